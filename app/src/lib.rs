@@ -1,0 +1,32 @@
+//! Logdeck's shared crate: the wire model every client relies on, the pure
+//! logic the browser and the server both use, and the Leptos components the
+//! server renders and the browser hydrates.
+//!
+//! # Layout
+//! - [`log_entry`]: [`LogEntry`], one `/ws/logs` frame, and its timestamp
+//!   format.
+//! - [`level`]: [`Level`], the five severities and their aliases.
+//! - [`filter`]: [`LogFilter`], the predicate behind every filter control.
+//! - [`ring_buffer`]: the bounded buffer that keeps a viewer's memory flat.
+//! - [`ansi`]: ANSI escape handling for log text.
+//! - [`backoff`]: exponential backoff with jitter (reconnects, restarts).
+//! - [`hooks`]: reactive state, such as the live log stream.
+//! - [`components`]: the page shell, the app and the log viewer.
+//!
+//! Features: `ssr` for the server build, `hydrate` for the browser build;
+//! exactly one is enabled by each consumer, never both. The model and logic
+//! modules compile without either.
+
+pub mod ansi;
+pub mod backoff;
+pub mod components;
+pub mod filter;
+pub mod hooks;
+pub mod level;
+pub mod log_entry;
+pub mod ring_buffer;
+
+pub use components::app::{shell, App};
+pub use filter::LogFilter;
+pub use level::Level;
+pub use log_entry::{LogEntry, Stream};
