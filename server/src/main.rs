@@ -1,0 +1,118 @@
+//! `server`: Logdeck's command-line entry point.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use leptos::config::LeptosOptions;
+use server::config::Config;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+/// The Leptos runtime settings shipped with the binary, used when there is
+/// no `Leptos.toml` in the working directory.
+const BUILT_IN_LEPTOS_TOML: &str = include_str!("../../Leptos.toml");
+
+/// Runs processes, captures their output and serves a live log viewer.
+#[derive(Debug, Parser)]
+#[command(name = "server", version, about)]
+struct Cli {
+    /// Configuration file [default: ./logdeck.toml if present, else the
+    /// built-in demo configuration]
+    #[arg(short, long, env = "LOGDECK_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on, overriding Leptos.toml's site-addr
+    #[arg(short, long, env = "LOGDECK_ADDR")]
+    addr: Option<SocketAddr>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("LOGDECK_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(cli: Cli) -> anyhow::Result<()> {
+    let config = load_config(cli.config.as_deref())?;
+    let site = leptos_options()?;
+    let addr = cli.addr.unwrap_or(site.site_addr);
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!(
+        "{} processes from {}; site files in {}",
+        config.processes.len(),
+        config.source,
+        site.site_root
+    );
+    tracing::info!("Logdeck listening on http://{local}");
+    server::run(listener, config, site, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
+    let default = Path::new("logdeck.toml");
+    let path = match explicit {
+        Some(path) => path,
+        None if default.exists() => default,
+        None => return Ok(Config::demo()),
+    };
+    Ok(Config::load(path)?)
+}
+
+/// Leptos settings from ./Leptos.toml (or the built-in copy), with any
+/// `LEPTOS_*` environment variable taking precedence, as cargo-leptos and
+/// every Leptos deployment expect.
+fn leptos_options() -> anyhow::Result<LeptosOptions> {
+    let local = Path::new("Leptos.toml");
+    let text = if local.exists() {
+        std::fs::read_to_string(local).context("cannot read Leptos.toml")?
+    } else {
+        BUILT_IN_LEPTOS_TOML.to_owned()
+    };
+    leptos::config::get_config_from_str(&text).context("invalid Leptos settings")
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::warn!("cannot listen for SIGTERM: {error}");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
