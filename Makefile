@@ -1,0 +1,56 @@
+# Logdeck's build, run and test entry points. Every target installs what it
+# needs first (scripts/bootstrap.sh), so each works on a fresh machine.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Project-local tools (wasm-opt, sass) come first, then cargo-installed ones.
+export PATH := $(CURDIR)/.tools/npm/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+CONFIG ?= demo/logdeck.toml
+WASM_TARGET := wasm32-unknown-unknown
+
+.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean
+
+help:
+	@echo "make run    build the release site and serve it with $(CONFIG)"
+	@echo "make test   every check: format, lints, unit and integration tests, browser tests"
+	@echo "make build  build the release site and server without starting it"
+	@echo "make fmt    format the code"
+
+bootstrap:
+	scripts/bootstrap.sh
+
+build: bootstrap
+	cargo leptos build --release
+
+run: build
+	./target/release/server --config $(CONFIG)
+
+test:
+	scripts/bootstrap.sh --test
+	$(MAKE) --no-print-directory fmt-check lint unit
+	$(MAKE) --no-print-directory build e2e
+
+fmt-check:
+	cargo fmt --all --check
+
+# One feature set per crate and target; never --all-features (ssr and
+# hydrate must not be built together).
+lint:
+	cargo clippy --locked -p server -p app --all-targets -- -D warnings
+	cargo clippy --locked -p frontend -p app --target $(WASM_TARGET) -- -D warnings
+
+unit:
+	cargo test --locked -p app -p server
+
+e2e:
+	cd end2end && npx playwright test
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean
+	rm -rf .tools end2end/node_modules end2end/test-results end2end/playwright-report

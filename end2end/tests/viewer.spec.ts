@@ -1,0 +1,77 @@
+import { expect, test } from '@playwright/test';
+import { LogViewerPage } from '../pages/log-viewer.page';
+
+const DEMO_PROCESSES = ['web', 'worker', 'db', 'api'];
+
+test('the server renders the viewer before any script runs', async ({ request }) => {
+  const response = await request.get('/');
+  expect(response.ok()).toBeTruthy();
+  const html = await response.text();
+  expect(html).toContain('data-testid="log-table"');
+  expect(html).toContain('data-testid="connection-status"');
+  expect(html).toContain('connecting');
+  expect(html).toContain('/pkg/logdeck.js');
+});
+
+test('rows from the demo processes appear live', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.open();
+  await viewer.waitUntilLive();
+
+  await expect(viewer.rows.first()).toBeVisible({ timeout: 10_000 });
+  const processes = await viewer.rowAttributes('data-process');
+  expect(processes.some((name) => DEMO_PROCESSES.includes(name))).toBeTruthy();
+
+  // More rows keep arriving while the page is open.
+  const before = await viewer.rows.count();
+  await expect.poll(() => viewer.rows.count(), { timeout: 10_000 }).toBeGreaterThan(before);
+
+  // Every row shows time, level, process and message.
+  const first = viewer.rows.first();
+  await expect(first.locator('td.time')).toHaveText(/^\d\d:\d\d:\d\d\.\d{3}$/);
+  await expect(first.locator('td.level')).toHaveText(/^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$/);
+});
+
+test('the level filter shows only entries at or above the chosen level', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.open();
+  await viewer.waitUntilLive();
+
+  await viewer.levelFilter.selectOption('ERROR');
+  // The demo's worker and db print errors every few seconds.
+  await expect(viewer.rows.first()).toBeVisible({ timeout: 20_000 });
+  const levels = await viewer.rowAttributes('data-level');
+  expect(levels.length).toBeGreaterThan(0);
+  for (const level of levels) {
+    expect(['ERROR', 'CRITICAL']).toContain(level);
+  }
+
+  // Back to all levels: the INFO rows kept in the buffer reappear.
+  await viewer.levelFilter.selectOption('');
+  await expect
+    .poll(async () => (await viewer.rowAttributes('data-level')).includes('INFO'))
+    .toBeTruthy();
+});
+
+test('the process filter and the search box narrow the rows', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.open();
+  await viewer.waitUntilLive();
+
+  // Options appear as processes are seen.
+  await expect(viewer.processFilter.locator('option[value="db"]')).toHaveCount(1, { timeout: 15_000 });
+  await viewer.processFilter.selectOption('db');
+  await expect(viewer.rows.first()).toBeVisible({ timeout: 15_000 });
+  expect(new Set(await viewer.rowAttributes('data-process'))).toEqual(new Set(['db']));
+
+  await viewer.processFilter.selectOption('');
+  await viewer.search.fill('GET /api/items');
+  await expect(viewer.rows.first()).toBeVisible({ timeout: 15_000 });
+  for (const message of await viewer.messages()) {
+    expect(message).toContain('GET /api/items');
+  }
+
+  await viewer.search.fill('no line contains this text 7f3a');
+  await expect(viewer.rows).toHaveCount(0);
+  await expect(viewer.empty).toHaveText('No lines match the filters.');
+});
