@@ -6,6 +6,7 @@
 //! - [`log_entry`]: [`LogEntry`], one `/ws/logs` frame, and its timestamp
 //!   format.
 //! - [`level`]: [`Level`], the five severities and their aliases.
+//! - [`process`]: process states as the process API reports them.
 //! - [`filter`]: [`LogFilter`], the predicate behind every filter control.
 //! - [`ring_buffer`]: the bounded buffer that keeps a viewer's memory flat.
 //! - [`ansi`]: ANSI escape handling for log text.
@@ -24,9 +25,11 @@ pub mod filter;
 pub mod hooks;
 pub mod level;
 pub mod log_entry;
+pub mod process;
 pub mod ring_buffer;
 
 pub use components::app::{shell, App};
 pub use filter::LogFilter;
 pub use level::Level;
 pub use log_entry::{LogEntry, Stream};
+pub use process::{ProcessInfo, ProcessState, StatusMessage};
