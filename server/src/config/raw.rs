@@ -1,0 +1,146 @@
+//! The configuration file's shape, exactly as serde reads it. Values that
+//! later checks may reject keep their position (`Spanned`) so the error can
+//! name the line.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::duration::ConfigDuration;
+use super::{Command, Condition, RestartPolicy};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    pub name: Option<Spanned<String>>,
+    pub log_dir: Option<PathBuf>,
+    #[serde(default, rename = "process")]
+    pub processes: Vec<RawProcess>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProcess {
+    pub name: Spanned<String>,
+    pub command: Spanned<Command>,
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    pub env_file: Option<Spanned<PathBuf>>,
+    #[serde(default = "yes")]
+    pub autostart: bool,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    pub backoff: Option<Spanned<RawBackoff>>,
+    pub max_restarts: Option<u32>,
+    pub restart_window: Option<ConfigDuration>,
+    pub stop_signal: Option<Spanned<String>>,
+    pub stop_timeout: Option<ConfigDuration>,
+    #[serde(default)]
+    pub depends_on: Vec<Spanned<RawDependency>>,
+    pub ready: Option<Spanned<RawReady>>,
+    #[serde(default = "yes")]
+    pub unbuffered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBackoff {
+    pub initial: Option<ConfigDuration>,
+    pub max: Option<ConfigDuration>,
+    pub multiplier: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReady {
+    pub log_line: Option<Spanned<String>>,
+    pub http: Option<Spanned<String>>,
+    pub tcp: Option<Spanned<String>>,
+    pub interval: Option<ConfigDuration>,
+    pub timeout: Option<ConfigDuration>,
+}
+
+/// `"db"` or `{ process = "db", condition = "ready" }`.
+#[derive(Debug)]
+pub(super) struct RawDependency {
+    pub process: String,
+    pub condition: Condition,
+}
+
+impl<'de> Deserialize<'de> for RawDependency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            process: String,
+            #[serde(default)]
+            condition: Condition,
+        }
+
+        struct DependencyVisitor;
+
+        impl<'de> Visitor<'de> for DependencyVisitor {
+            type Value = RawDependency;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a process name, or a table { process = \"name\", condition = \"started\" | \"ready\" | \"exited_ok\" }")
+            }
+
+            fn visit_str<E: de::Error>(self, process: &str) -> Result<Self::Value, E> {
+                Ok(RawDependency {
+                    process: process.to_owned(),
+                    condition: Condition::default(),
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let table = Table::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawDependency {
+                    process: table.process,
+                    condition: table.condition,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(DependencyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Command {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct CommandVisitor;
+
+        impl<'de> Visitor<'de> for CommandVisitor {
+            type Value = Command;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a command: a string run by `sh -c`, or an array of program and arguments",
+                )
+            }
+
+            fn visit_str<E: de::Error>(self, line: &str) -> Result<Command, E> {
+                Ok(Command::Shell(line.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Command, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(Command::Argv(argv))
+            }
+        }
+
+        deserializer.deserialize_any(CommandVisitor)
+    }
+}
