@@ -9,8 +9,11 @@ pub mod line_reader;
 
 use std::sync::Arc;
 
+use app::ansi::strip_ansi;
 use app::{Level, Stream};
+use regex::Regex;
 use tokio::io::{AsyncRead, BufReader};
+use tokio::sync::mpsc;
 
 use crate::hub::{LogHub, NewEntry};
 use line_reader::LineReader;
@@ -26,8 +29,20 @@ pub struct Source {
     pub pid: Option<u32>,
 }
 
+/// Fires once when a line matches: the `log_line` readiness probe.
+#[derive(Clone, Debug)]
+pub struct LineTrigger {
+    pub regex: Regex,
+    pub fired: mpsc::Sender<()>,
+}
+
 /// Reads `pipe` to its end, publishing one entry per line.
-pub async fn capture<R: AsyncRead + Unpin>(pipe: R, source: Source, hub: Arc<LogHub>) {
+pub async fn capture<R: AsyncRead + Unpin>(
+    pipe: R,
+    source: Source,
+    hub: Arc<LogHub>,
+    mut trigger: Option<LineTrigger>,
+) {
     let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, pipe), MAX_LINE_BYTES);
     // The pieces of a split line keep the level of its first piece.
     let mut level = Level::Info;
@@ -36,6 +51,12 @@ pub async fn capture<R: AsyncRead + Unpin>(pipe: R, source: Source, hub: Arc<Log
             Ok(Some(line)) => {
                 if !line.continuation {
                     level = level::detect_level(&line.text).unwrap_or(Level::Info);
+                }
+                if let Some(t) = &trigger {
+                    if t.regex.is_match(&strip_ansi(&line.text)) {
+                        let _ = t.fired.try_send(());
+                        trigger = None;
+                    }
                 }
                 hub.publish(NewEntry {
                     process_name: &source.process_name,
@@ -75,7 +96,7 @@ mod tests {
             pid: Some(7),
         };
         let input: &[u8] = b"[WARN] careful\nplain line\n";
-        capture(input, source, hub.clone()).await;
+        capture(input, source, hub.clone(), None).await;
 
         let first = rx.recv().await.expect("first entry");
         assert_eq!(first.entry.message, "[WARN] careful");
@@ -89,6 +110,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_trigger_fires_on_the_first_matching_line_only() {
+        let hub = Arc::new(LogHub::new("logdeck", 16));
+        let (fired, mut fires) = mpsc::channel(4);
+        let trigger = LineTrigger {
+            regex: Regex::new("listening on port \\d+").expect("regex"),
+            fired,
+        };
+        let source = Source {
+            process_name: "api".into(),
+            stream: Stream::Stdout,
+            pid: None,
+        };
+        let input: &[u8] = b"booting\n\x1b[32mlistening on port 80\x1b[0m\nlistening on port 81\n";
+        capture(input, source, hub, Some(trigger)).await;
+        assert_eq!(fires.try_recv(), Ok(()));
+        assert!(fires.try_recv().is_err(), "fired more than once");
+    }
+
+    #[tokio::test]
     async fn pieces_of_a_split_line_keep_its_level() {
         let hub = Arc::new(LogHub::new("logdeck", 64));
         let mut rx = hub.subscribe();
@@ -98,7 +138,7 @@ mod tests {
             pid: None,
         };
         let long = format!("ERROR: {}\n", "x".repeat(MAX_LINE_BYTES * 2));
-        capture(long.as_bytes(), source, hub.clone()).await;
+        capture(long.as_bytes(), source, hub.clone(), None).await;
         let mut pieces = 0;
         while let Ok(frame) = rx.try_recv() {
             assert_eq!(frame.entry.level, Level::Error);

@@ -7,10 +7,11 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML configuration, strictly validated.
-//! - [`supervisor`]: starts and stops the processes, one task each.
+//! - [`supervisor`]: runs each process through its lifecycle (dependencies,
+//!   readiness, restarts with backoff, stops), one task each.
 //! - [`capture`]: splits a pipe into lines and detects their level.
 //! - [`hub`]: numbers, serialises once and broadcasts every entry.
-//! - [`web`]: pages, static files and the `/ws/logs` endpoint.
+//! - [`web`]: pages, static files, the process API and the WebSockets.
 //!
 //! Data flows one way: child pipe → capture → hub → web → browser.
 
@@ -31,9 +32,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::hub::LogHub;
 use crate::supervisor::Supervisor;
-
-/// The `process_name` of Logdeck's own entries.
-pub const SERVER_NAME: &str = "logdeck";
 
 /// How many entries a `/ws/logs` client may fall behind before it loses
 /// the oldest ones: about a second of a very busy box, a few MB of pointers.
@@ -60,12 +58,13 @@ pub async fn run(
     site: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let hub = Arc::new(LogHub::new(SERVER_NAME, HUB_CAPACITY));
-    let supervisor = Supervisor::start(&config, hub.clone(), supervisor::STOP_TIMEOUT);
+    let hub = Arc::new(LogHub::new(config.name.clone(), HUB_CAPACITY));
+    let supervisor = Supervisor::start(&config, hub.clone());
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
         leptos_options: site,
         hub,
+        supervisor: supervisor.handle(),
         shutdown: stopping.clone(),
     });
 

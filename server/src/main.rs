@@ -82,7 +82,7 @@ fn load_config(explicit: Option<&Path>) -> anyhow::Result<Config> {
     let path = match explicit {
         Some(path) => path,
         None if default.exists() => default,
-        None => return Ok(Config::demo()),
+        None => return Ok(Config::demo()?),
     };
     Ok(Config::load(path)?)
 }

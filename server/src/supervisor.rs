@@ -1,216 +1,341 @@
-//! The supervisor: starts the configured processes, hands their pipes to
-//! capture, reports how they end, and stops them (with everything they
-//! spawned) on shutdown.
+//! The supervisor: one runner task per configured process, and the handle
+//! through which the rest of the server starts, stops, restarts and
+//! observes them.
 //!
 //! Every child leads its own process group, so a stop signal reaches the
-//! shell and whatever it started, not only the direct child.
+//! shell and whatever it started, not only the direct child. Shutdown stops
+//! dependents before the processes they depend on.
 
-use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+mod dependencies;
+mod process_runner;
+mod ready_probe;
+pub mod resources;
+mod restart_policy;
+mod spawn;
+mod stop;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::{Level, Stream};
-use nix::sys::signal::{killpg, Signal};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use app::{ProcessInfo, ProcessState};
+use chrono::{DateTime, Utc};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
-use crate::capture::{capture, Source};
 use crate::config::{Config, ProcessConfig};
 use crate::hub::LogHub;
+use process_runner::{Request, Runner, RunnerAction};
+use resources::ResourceSampler;
 
-/// How long a process gets to exit after SIGTERM before it is killed.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+pub use spawn::read_env_file;
 
-/// Owns one task per configured process.
+/// What a client may ask of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+}
+
+/// A process's status as its runner keeps it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessStatus {
+    pub state: ProcessState,
+    pub pid: Option<u32>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub restarts: u32,
+    pub last_exit_code: Option<i32>,
+    pub ready: bool,
+    /// It has been spawned at least once.
+    pub ever_started: bool,
+    /// Its last run ended by itself with exit code 0.
+    pub exited_ok: bool,
+}
+
+impl Default for ProcessStatus {
+    fn default() -> Self {
+        Self {
+            state: ProcessState::Stopped,
+            pid: None,
+            started_at: None,
+            restarts: 0,
+            last_exit_code: None,
+            ready: false,
+            ever_started: false,
+            exited_ok: false,
+        }
+    }
+}
+
+/// Why a request about a process was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("no process named `{0}`")]
+    NotFound(String),
+    /// The request does not fit the process's state (stopping a stopped
+    /// process, starting a running one).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        current: Box<ProcessInfo>,
+    },
+    #[error("the server is shutting down")]
+    ShuttingDown,
+}
+
+/// Owns the runner tasks; dropped or shut down with the server.
 #[derive(Debug)]
 pub struct Supervisor {
+    handle: SupervisorHandle,
     tasks: JoinSet<()>,
-    stop: CancellationToken,
+    stop_waves: Vec<Vec<usize>>,
 }
 
 impl Supervisor {
-    /// Starts every configured process. A process that cannot be started
-    /// is reported as a log entry; the others run regardless.
-    pub fn start(config: &Config, hub: Arc<LogHub>, stop_timeout: Duration) -> Supervisor {
-        let stop = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        for process in &config.processes {
-            tasks.spawn(run_process(
-                process.clone(),
-                hub.clone(),
-                stop.clone(),
-                stop_timeout,
-            ));
+    /// Starts a runner per configured process; those with `autostart`
+    /// start once their dependencies allow.
+    pub fn start(config: &Config, hub: Arc<LogHub>) -> Supervisor {
+        let (events, _) = broadcast::channel(256);
+        let channels: Vec<_> = config
+            .processes
+            .iter()
+            .map(|_| (watch::channel(ProcessStatus::default()), mpsc::channel(16)))
+            .collect();
+        let index_of = config.index_by_name();
+
+        let mut slots = Vec::new();
+        let mut runners = Vec::new();
+        for (index, (spec, ((status_tx, status_rx), (request_tx, request_rx)))) in
+            config.processes.iter().zip(channels).enumerate()
+        {
+            slots.push(Slot {
+                name: spec.name.clone(),
+                spec: Arc::new(spec.clone()),
+                requests: request_tx,
+                status: status_rx,
+            });
+            runners.push((index, spec, status_tx, request_rx));
         }
-        Supervisor { tasks, stop }
+        let mut tasks = JoinSet::new();
+        for (index, spec, status, requests) in runners {
+            let dependencies = spec
+                .depends_on
+                .iter()
+                .map(|d| {
+                    (
+                        d.clone(),
+                        slots[index_of[d.process.as_str()]].status.clone(),
+                    )
+                })
+                .collect();
+            tasks.spawn(
+                Runner {
+                    index,
+                    spec: slots[index].spec.clone(),
+                    hub: hub.clone(),
+                    status,
+                    events: events.clone(),
+                    requests,
+                    dependencies,
+                    history: Default::default(),
+                }
+                .run(),
+            );
+        }
+        Supervisor {
+            handle: SupervisorHandle {
+                shared: Arc::new(Shared {
+                    slots,
+                    events,
+                    sampler: Mutex::new(ResourceSampler::default()),
+                }),
+            },
+            tasks,
+            stop_waves: dependencies::stop_waves(config),
+        }
     }
 
-    /// Stops every process (SIGTERM to its group, SIGKILL after the stop
-    /// timeout) and waits until all have exited.
+    pub fn handle(&self) -> SupervisorHandle {
+        self.handle.clone()
+    }
+
+    /// Stops every process, dependents first, and waits for all of them
+    /// (and everything they started) to exit.
     pub async fn shutdown(mut self) {
-        self.stop.cancel();
+        for wave in &self.stop_waves {
+            let stops = wave
+                .iter()
+                .map(|&index| self.handle.request(index, RunnerAction::Shutdown));
+            futures::future::join_all(stops).await;
+        }
+        // Runners exit after their shutdown request; dropping the last
+        // request senders ends any that did not get one.
+        drop(self.handle);
         while self.tasks.join_next().await.is_some() {}
     }
 }
 
-async fn run_process(
-    process: ProcessConfig,
-    hub: Arc<LogHub>,
-    stop: CancellationToken,
-    stop_timeout: Duration,
-) {
-    let name = process.name.as_str();
-    let mut child = match spawn(&process) {
-        Ok(child) => child,
-        Err(error) => {
-            hub.publish_system(Level::Error, format!("{name}: cannot start: {error}"));
-            return;
-        }
-    };
-    let pid = child.id();
-    hub.publish_system(
-        Level::Info,
-        format!(
-            "{name}: started (pid {})",
-            pid.map_or("?".into(), |p| p.to_string())
-        ),
-    );
-    let readers = start_readers(&mut child, name, pid, &hub);
+/// A cheap, cloneable way to reach the processes.
+#[derive(Clone, Debug)]
+pub struct SupervisorHandle {
+    shared: Arc<Shared>,
+}
 
-    let stopped_by_us;
-    let status = tokio::select! {
-        status = child.wait() => {
-            stopped_by_us = false;
-            status
+#[derive(Debug)]
+struct Shared {
+    slots: Vec<Slot>,
+    events: broadcast::Sender<(usize, ProcessStatus)>,
+    /// A std mutex: sampling is synchronous file reading, rate-limited to
+    /// once a second, and never held across an await.
+    sampler: Mutex<ResourceSampler>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    name: String,
+    spec: Arc<ProcessConfig>,
+    requests: mpsc::Sender<Request>,
+    status: watch::Receiver<ProcessStatus>,
+}
+
+impl SupervisorHandle {
+    fn index(&self, name: &str) -> Option<usize> {
+        self.shared.slots.iter().position(|slot| slot.name == name)
+    }
+
+    /// Every configured process, in configuration order.
+    pub fn list(&self) -> Vec<ProcessInfo> {
+        (0..self.shared.slots.len())
+            .map(|i| self.info(i, &self.shared.slots[i].status.borrow().clone()))
+            .collect()
+    }
+
+    /// The configuration of `name`.
+    pub fn spec(&self, name: &str) -> Option<Arc<ProcessConfig>> {
+        Some(self.shared.slots[self.index(name)?].spec.clone())
+    }
+
+    pub fn get(&self, name: &str) -> Option<ProcessInfo> {
+        let index = self.index(name)?;
+        Some(self.info(index, &self.shared.slots[index].status.borrow().clone()))
+    }
+
+    /// Starts, stops or restarts `name`; returns its state once the request
+    /// took effect (`starting`, `stopping`).
+    pub async fn control(&self, name: &str, action: Action) -> Result<ProcessInfo, ControlError> {
+        let index = self
+            .index(name)
+            .ok_or_else(|| ControlError::NotFound(name.to_owned()))?;
+        match self.request(index, RunnerAction::Control(action)).await {
+            Some(Ok(status)) => Ok(self.info(index, &status)),
+            Some(Err(message)) => Err(ControlError::Conflict {
+                message,
+                current: Box::new(
+                    self.info(index, &self.shared.slots[index].status.borrow().clone()),
+                ),
+            }),
+            None => Err(ControlError::ShuttingDown),
         }
-        _ = stop.cancelled() => {
-            stopped_by_us = true;
-            terminate(&mut child, pid, stop_timeout).await
+    }
+
+    /// Waits until `name`'s state satisfies `done`, for at most `timeout`;
+    /// returns the last state seen.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        timeout: Duration,
+        done: impl Fn(&ProcessState) -> bool,
+    ) -> Option<ProcessInfo> {
+        let index = self.index(name)?;
+        let mut status = self.shared.slots[index].status.clone();
+        let _ = tokio::time::timeout(timeout, status.wait_for(|s| done(&s.state))).await;
+        let last = status.borrow().clone();
+        Some(self.info(index, &last))
+    }
+
+    /// Every status change from now on, as the API reports processes.
+    pub fn subscribe(&self) -> StatusEvents {
+        StatusEvents {
+            handle: self.clone(),
+            events: self.shared.events.subscribe(),
         }
-    };
-    // Let the readers publish what is still in the pipes before the exit
-    // entry, so the log reads in the order things happened.
-    drain_readers(readers, pid).await;
-    match status {
-        Ok(status) => {
-            let level = if status.success() || stopped_by_us {
-                Level::Info
-            } else {
-                Level::Warning
-            };
-            hub.publish_system(
-                level,
-                format!("{name}: {}", describe_exit(status, stopped_by_us)),
-            );
-        }
-        Err(error) => {
-            hub.publish_system(
-                Level::Error,
-                format!("{name}: lost track of the process: {error}"),
-            );
+    }
+
+    /// Processes that are `failed`, with the reason.
+    pub fn failed(&self) -> Vec<(String, String)> {
+        self.shared
+            .slots
+            .iter()
+            .filter_map(|slot| match &slot.status.borrow().state {
+                ProcessState::Failed { reason } => Some((slot.name.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn request(
+        &self,
+        index: usize,
+        action: RunnerAction,
+    ) -> Option<Result<ProcessStatus, String>> {
+        let (reply, answer) = oneshot::channel();
+        self.shared.slots[index]
+            .requests
+            .send(Request { action, reply })
+            .await
+            .ok()?;
+        answer.await.ok()
+    }
+
+    fn info(&self, index: usize, status: &ProcessStatus) -> ProcessInfo {
+        let alive = status.state.is_alive();
+        let usage = match (alive, status.pid) {
+            (true, Some(pgid)) => self
+                .shared
+                .sampler
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .usage(pgid, tokio::time::Instant::now()),
+            _ => None,
+        };
+        let uptime_secs = match (alive, status.started_at) {
+            (true, Some(started)) => {
+                Some(((Utc::now() - started).num_milliseconds().max(0) as f64) / 1000.0)
+            }
+            _ => None,
+        };
+        ProcessInfo {
+            name: self.shared.slots[index].name.clone(),
+            state: status.state.clone(),
+            pid: if alive { status.pid } else { None },
+            started_at: status.started_at,
+            uptime_secs,
+            restarts: status.restarts,
+            last_exit_code: status.last_exit_code,
+            ready: status.ready,
+            cpu_percent: usage.and_then(|u| u.cpu_percent),
+            rss_bytes: usage.map(|u| u.rss_bytes),
         }
     }
 }
 
-fn spawn(process: &ProcessConfig) -> std::io::Result<Child> {
-    let (program, args) = process.command.program_and_args();
-    let mut command = Command::new(program);
-    command
-        .args(args)
-        .envs(&process.env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true);
-    if let Some(cwd) = &process.cwd {
-        command.current_dir(cwd);
-    }
-    command.spawn()
+/// A subscription to process status changes.
+#[derive(Debug)]
+pub struct StatusEvents {
+    handle: SupervisorHandle,
+    events: broadcast::Receiver<(usize, ProcessStatus)>,
 }
 
-fn start_readers(
-    child: &mut Child,
-    name: &str,
-    pid: Option<u32>,
-    hub: &Arc<LogHub>,
-) -> JoinSet<()> {
-    let mut readers = JoinSet::new();
-    let process_name: Arc<str> = name.into();
-    let source = |stream| Source {
-        process_name: process_name.clone(),
-        stream,
-        pid,
-    };
-    if let Some(stdout) = child.stdout.take() {
-        readers.spawn(capture(stdout, source(Stream::Stdout), hub.clone()));
-    }
-    if let Some(stderr) = child.stderr.take() {
-        readers.spawn(capture(stderr, source(Stream::Stderr), hub.clone()));
-    }
-    readers
-}
-
-/// Waits for the readers to reach end of file. Something the child left
-/// behind may still hold the pipes open; after a short grace period the
-/// group is killed so the readers, and the process table, are left clean.
-async fn drain_readers(mut readers: JoinSet<()>, pid: Option<u32>) {
-    let drained = tokio::time::timeout(Duration::from_secs(2), async {
-        while readers.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
-        if let Some(pid) = pid {
-            signal_group(pid, Signal::SIGKILL);
+impl StatusEvents {
+    /// The next change. A subscriber that fell behind skips to the oldest
+    /// change still kept; `Err` means the supervisor is gone.
+    pub async fn recv(&mut self) -> Result<ProcessInfo, broadcast::error::RecvError> {
+        loop {
+            match self.events.recv().await {
+                Ok((index, status)) => return Ok(self.handle.info(index, &status)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(closed) => return Err(closed),
+            }
         }
-        while readers.join_next().await.is_some() {}
-    }
-}
-
-/// SIGTERM to the whole group, then SIGKILL if it outlives `timeout`.
-async fn terminate(
-    child: &mut Child,
-    pid: Option<u32>,
-    timeout: Duration,
-) -> std::io::Result<ExitStatus> {
-    let Some(pid) = pid else {
-        // Already reaped: `wait` returns the cached status.
-        return child.wait().await;
-    };
-    signal_group(pid, Signal::SIGTERM);
-    match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => {
-            // The leader is gone; make sure nothing it started lingers.
-            signal_group(pid, Signal::SIGKILL);
-            status
-        }
-        Err(_) => {
-            signal_group(pid, Signal::SIGKILL);
-            child.wait().await
-        }
-    }
-}
-
-fn signal_group(pid: u32, signal: Signal) {
-    let Ok(pid) = i32::try_from(pid) else {
-        return;
-    };
-    // ESRCH (group already gone) is the expected outcome once it has exited.
-    let _ = killpg(Pid::from_raw(pid), signal);
-}
-
-fn describe_exit(status: ExitStatus, stopped_by_us: bool) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    let verb = if stopped_by_us { "stopped" } else { "exited" };
-    match (status.code(), status.signal()) {
-        (Some(code), _) => format!("{verb} with code {code}"),
-        (None, Some(signal)) => {
-            let name = Signal::try_from(signal)
-                .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned());
-            format!("{verb} by signal {name}")
-        }
-        (None, None) => verb.to_owned(),
     }
 }
