@@ -1,9 +1,13 @@
-//! The HTTP side: server-rendered pages, static files and `/ws/logs`.
+//! The HTTP side: server-rendered pages, static files, the process API
+//! and the WebSockets.
 //!
-//! The web layer reads from the hub and never writes to it; it knows
-//! nothing of how entries are produced.
+//! The web layer reads from the hub and never writes to it, and reaches
+//! the processes only through the supervisor's handle.
 
+pub mod api;
+mod dmb;
 mod ws_logs;
+mod ws_status;
 
 use std::sync::Arc;
 
@@ -15,12 +19,14 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::LogHub;
+use crate::supervisor::SupervisorHandle;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<LogHub>,
+    pub supervisor: SupervisorHandle,
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
     pub shutdown: CancellationToken,
@@ -38,13 +44,17 @@ impl FromRef<AppState> for Arc<LogHub> {
     }
 }
 
-/// All routes: `/ws/logs`, the Leptos pages and, as the fallback, the
-/// site's static files (the wasm bundle, styles).
+/// All routes: the process API, DMB's compatible routes, `/ws/logs`,
+/// `/ws/status`, the Leptos pages and, as the fallback, the site's static
+/// files (the wasm bundle, styles).
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let shell_options = state.leptos_options.clone();
     Router::new()
         .route("/ws/logs", get(ws_logs::upgrade))
+        .route("/ws/status", get(ws_status::upgrade))
+        .merge(api::routes())
+        .merge(dmb::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,

@@ -1,0 +1,222 @@
+//! The process API: list, inspect, start, stop and restart processes;
+//! `/health`; and the OpenAPI document describing it all.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use super::AppState;
+use crate::supervisor::{Action, ControlError};
+use app::{ProcessInfo, ProcessState, StatusMessage};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/processes", get(list_processes))
+        .route("/api/processes/{name}", get(get_process))
+        .route("/api/processes/{name}/start", post(start_process))
+        .route("/api/processes/{name}/stop", post(stop_process))
+        .route("/api/processes/{name}/restart", post(restart_process))
+        .route("/health", get(health))
+        .route("/api/openapi.json", get(openapi_json))
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "Logdeck API",
+        description = "Supervise processes and read their logs. Live logs stream over the `/ws/logs` WebSocket and process changes over `/ws/status` (see docs/websocket.md).",
+    ),
+    paths(
+        list_processes,
+        get_process,
+        start_process,
+        stop_process,
+        restart_process,
+        health,
+        super::dmb::list_services,
+        super::dmb::service_status,
+        super::dmb::start_service,
+        super::dmb::stop_service,
+        super::dmb::restart_service,
+    ),
+    components(schemas(
+        ProcessInfo,
+        ProcessState,
+        StatusMessage,
+        ErrorBody,
+        ConflictBody,
+        Health,
+        FailedProcess
+    ))
+)]
+pub struct ApiDoc;
+
+/// An error answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// The answer when a request does not fit the process's state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictBody {
+    pub error: String,
+    /// The process as it is.
+    pub process: ProcessInfo,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `healthy`, or `unhealthy` when a process has failed.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedProcess>,
+    /// The failures in one line (DMB's `details`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedProcess {
+    pub name: String,
+    pub reason: String,
+}
+
+fn not_found(name: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(ErrorBody {
+            error: format!("no process named `{name}`"),
+        }),
+    )
+        .into_response()
+}
+
+/// Every configured process with its state, restarts and resource use.
+#[utoipa::path(get, path = "/api/processes", tag = "processes",
+    responses((status = 200, description = "All processes, in configuration order", body = Vec<ProcessInfo>)))]
+pub async fn list_processes(State(state): State<AppState>) -> Json<Vec<ProcessInfo>> {
+    Json(state.supervisor.list())
+}
+
+/// One process.
+#[utoipa::path(get, path = "/api/processes/{name}", tag = "processes",
+    params(("name" = String, Path, description = "The configured process name")),
+    responses(
+        (status = 200, body = ProcessInfo),
+        (status = 404, description = "No such process", body = ErrorBody),
+    ))]
+pub async fn get_process(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    match state.supervisor.get(&name) {
+        Some(info) => Json(info).into_response(),
+        None => not_found(&name),
+    }
+}
+
+/// Starts a stopped, exited, failed or backing-off process.
+#[utoipa::path(post, path = "/api/processes/{name}/start", tag = "processes",
+    params(("name" = String, Path, description = "The configured process name")),
+    responses(
+        (status = 202, description = "Starting; the body is the new state", body = ProcessInfo),
+        (status = 404, description = "No such process", body = ErrorBody),
+        (status = 409, description = "Already running or stopping", body = ConflictBody),
+    ))]
+pub async fn start_process(state: State<AppState>, name: Path<String>) -> Response {
+    control(state, name, Action::Start).await
+}
+
+/// Stops a process and everything it started: the stop signal to its
+/// process group, SIGKILL after the stop timeout.
+#[utoipa::path(post, path = "/api/processes/{name}/stop", tag = "processes",
+    params(("name" = String, Path, description = "The configured process name")),
+    responses(
+        (status = 202, description = "Stopping; the body is the new state", body = ProcessInfo),
+        (status = 404, description = "No such process", body = ErrorBody),
+        (status = 409, description = "Not running, or already stopping", body = ConflictBody),
+    ))]
+pub async fn stop_process(state: State<AppState>, name: Path<String>) -> Response {
+    control(state, name, Action::Stop).await
+}
+
+/// Stops the process if it runs, then starts it again.
+#[utoipa::path(post, path = "/api/processes/{name}/restart", tag = "processes",
+    params(("name" = String, Path, description = "The configured process name")),
+    responses(
+        (status = 202, description = "Restarting; the body is the new state", body = ProcessInfo),
+        (status = 404, description = "No such process", body = ErrorBody),
+        (status = 409, description = "Already stopping", body = ConflictBody),
+    ))]
+pub async fn restart_process(state: State<AppState>, name: Path<String>) -> Response {
+    control(state, name, Action::Restart).await
+}
+
+async fn control(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    action: Action,
+) -> Response {
+    match state.supervisor.control(&name, action).await {
+        Ok(info) => (StatusCode::ACCEPTED, Json(info)).into_response(),
+        Err(ControlError::NotFound(_)) => not_found(&name),
+        Err(ControlError::Conflict { message, current }) => (
+            StatusCode::CONFLICT,
+            Json(ConflictBody {
+                error: message,
+                process: *current,
+            }),
+        )
+            .into_response(),
+        Err(error @ ControlError::ShuttingDown) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(ErrorBody {
+                error: error.to_string(),
+            }),
+        )
+            .into_response(),
+    }
+}
+
+/// `healthy` unless a process has failed (503).
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses(
+        (status = 200, description = "No process has failed", body = Health),
+        (status = 503, description = "At least one process has failed", body = Health),
+    ))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let failed: Vec<FailedProcess> = state
+        .supervisor
+        .failed()
+        .into_iter()
+        .map(|(name, reason)| FailedProcess { name, reason })
+        .collect();
+    if failed.is_empty() {
+        return Json(Health {
+            status: "healthy",
+            failed,
+            details: None,
+        })
+        .into_response();
+    }
+    let details = failed
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.reason))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(Health {
+            status: "unhealthy",
+            failed,
+            details: Some(details),
+        }),
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

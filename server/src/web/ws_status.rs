@@ -1,0 +1,76 @@
+//! `GET /ws/status`: the full process table on connect, then one JSON
+//! message per change, and fresh CPU and memory figures once a second
+//! while the client stays connected.
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use super::AppState;
+use crate::supervisor::resources::SAMPLE_INTERVAL;
+use crate::supervisor::{StatusEvents, SupervisorHandle};
+use app::StatusMessage;
+
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    // Subscribe before the snapshot so no change falls between the two.
+    let events = state.supervisor.subscribe();
+    ws.on_upgrade(move |socket| serve(socket, state.supervisor, events, state.shutdown))
+}
+
+async fn serve(
+    socket: WebSocket,
+    supervisor: SupervisorHandle,
+    mut events: StatusEvents,
+    shutdown: CancellationToken,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let snapshot = StatusMessage::Snapshot {
+        processes: supervisor.list(),
+    };
+    if sink.send(text(&snapshot)).await.is_err() {
+        return;
+    }
+    let mut resources = tokio::time::interval(SAMPLE_INTERVAL);
+    resources.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    resources.tick().await;
+    loop {
+        let sent = tokio::select! {
+            event = events.recv() => match event {
+                Ok(process) => sink.send(text(&StatusMessage::Process { process })).await,
+                Err(_) => break,
+            },
+            _ = resources.tick() => {
+                let mut result = Ok(());
+                for process in supervisor.list().into_iter().filter(|p| p.state.is_alive()) {
+                    result = sink.feed(text(&StatusMessage::Process { process })).await;
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                match result {
+                    Ok(()) => sink.flush().await,
+                    error => error,
+                }
+            }
+            message = incoming.next() => match message {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => Ok(()),
+            },
+            _ = shutdown.cancelled() => {
+                let _ = sink.send(Message::Close(None)).await;
+                break;
+            }
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
+}
+
+fn text(message: &StatusMessage) -> Message {
+    // Serialising these plain structs cannot fail.
+    let json = serde_json::to_string(message).unwrap_or_default();
+    Message::Text(Utf8Bytes::from(json))
+}
