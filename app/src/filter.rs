@@ -1,55 +1,234 @@
-//! Which entries a viewer shows. The same predicate serves the browser's
-//! filters and, later, the server's per-connection filters.
+//! Which entries a viewer shows. The same filter, and the same query-string
+//! form of it, serves the browser's controls, the shareable page URL and the
+//! server's per-connection and history filters.
 
 use std::collections::BTreeSet;
+use std::fmt;
 
+use crate::ansi::strip_ansi;
 use crate::level::Level;
-use crate::log_entry::LogEntry;
+use crate::log_entry::{LogEntry, Stream};
 
-/// Process, minimum-level and text filters, all combined with AND.
+/// Process, level, stream and text filters, all combined with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LogFilter {
     /// Processes to show; empty shows every process.
     pub processes: BTreeSet<String>,
     /// Hide entries less severe than this.
     pub min_level: Option<Level>,
-    /// Case-insensitive substring of the message; empty matches everything.
+    /// Streams to show; empty shows every stream.
+    pub streams: BTreeSet<Stream>,
+    /// Text the message (without ANSI colours) must contain; empty matches
+    /// everything.
     pub text: String,
+    /// `text` is a regular expression rather than a substring.
+    pub regex: bool,
+    /// `text` is matched case-sensitively.
+    pub case_sensitive: bool,
+}
+
+/// Decides whether a message matches the search text; the browser and the
+/// server each bring their own regex engine.
+pub trait TextSearch {
+    fn is_match(&self, text: &str) -> bool;
 }
 
 impl LogFilter {
     /// True when the filter lets every entry through.
     pub fn is_empty(&self) -> bool {
-        self.processes.is_empty() && self.min_level.is_none() && self.text.is_empty()
+        self.processes.is_empty()
+            && self.min_level.is_none()
+            && self.streams.is_empty()
+            && self.text.is_empty()
     }
 
-    /// Prepares the filter for testing many entries: the search text is
-    /// lower-cased once instead of per entry.
-    pub fn matcher(&self) -> Matcher<'_> {
+    /// Everything but the text: process, level and stream.
+    pub fn matches_fields(&self, entry: &LogEntry) -> bool {
+        (self.processes.is_empty() || self.processes.contains(&entry.process_name))
+            && self.min_level.is_none_or(|min| entry.level >= min)
+            && (self.streams.is_empty() || self.streams.contains(&entry.stream))
+    }
+
+    /// Whether `entry` passes, with `search` deciding the text part (it is
+    /// only consulted when the filter has text).
+    pub fn matches_with<S: TextSearch + ?Sized>(
+        &self,
+        entry: &LogEntry,
+        search: Option<&S>,
+    ) -> bool {
+        self.matches_fields(entry)
+            && (self.text.is_empty()
+                || search.is_none_or(|search| search.is_match(&strip_ansi(&entry.message))))
+    }
+
+    /// The filter with `search` deciding the text part (`None` when there
+    /// is no text to search for).
+    pub fn with_search<S: TextSearch>(&self, search: Option<S>) -> Matcher<'_, S> {
         Matcher {
             filter: self,
-            needle: self.text.to_lowercase(),
+            search: if self.text.is_empty() { None } else { search },
+        }
+    }
+
+    /// The filter with a plain substring search; a `regex` filter needs
+    /// [`LogFilter::with_search`] and a regex engine instead.
+    pub fn substring_matcher(&self) -> Matcher<'_, Substring> {
+        self.with_search(Some(Substring::new(&self.text, self.case_sensitive)))
+    }
+
+    /// The filter as query parameters: `process=a,b&level=WARNING&stream=
+    /// stderr&q=text&regex=1&case=1`, only those that are set.
+    pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if !self.processes.is_empty() {
+            pairs.push(("process", join(self.processes.iter().map(String::as_str))));
+        }
+        if let Some(level) = self.min_level {
+            pairs.push(("level", level.as_str().to_owned()));
+        }
+        if !self.streams.is_empty() {
+            pairs.push(("stream", join(self.streams.iter().map(|s| s.as_str()))));
+        }
+        if !self.text.is_empty() {
+            pairs.push(("q", self.text.clone()));
+            if self.regex {
+                pairs.push(("regex", "1".into()));
+            }
+            if self.case_sensitive {
+                pairs.push(("case", "1".into()));
+            }
+        }
+        pairs
+    }
+
+    /// Reads the keys [`LogFilter::to_query_pairs`] writes; other keys are
+    /// returned untouched for the caller.
+    pub fn from_query_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(LogFilter, QueryPairs<'a>), FilterError> {
+        let mut filter = LogFilter::default();
+        let mut rest = Vec::new();
+        for (key, value) in pairs {
+            match key {
+                "process" => filter
+                    .processes
+                    .extend(split_list(value).map(str::to_owned)),
+                "level" => {
+                    if !value.is_empty() {
+                        let level = value.parse().map_err(|_| {
+                            FilterError::new("level", value, "a level such as WARNING")
+                        })?;
+                        filter.min_level = Some(level);
+                    }
+                }
+                "stream" => {
+                    for name in split_list(value) {
+                        let stream = Stream::from_name(name).ok_or_else(|| {
+                            FilterError::new("stream", name, "stdout, stderr or system")
+                        })?;
+                        filter.streams.insert(stream);
+                    }
+                }
+                "q" => filter.text = value.to_owned(),
+                "regex" => filter.regex = flag("regex", value)?,
+                "case" => filter.case_sensitive = flag("case", value)?,
+                _ => rest.push((key, value)),
+            }
+        }
+        Ok((filter, rest))
+    }
+}
+
+/// Query parameters as `(key, value)` pairs.
+pub type QueryPairs<'a> = Vec<(&'a str, &'a str)>;
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(",")
+}
+
+fn split_list(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn flag(key: &'static str, value: &str) -> Result<bool, FilterError> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(FilterError::new(key, value, "1 or 0")),
+    }
+}
+
+/// A query parameter with a value the filter cannot use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilterError {
+    pub key: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+impl FilterError {
+    fn new(key: &'static str, value: &str, expected: &'static str) -> Self {
+        Self {
+            key,
+            value: value.to_owned(),
+            expected,
         }
     }
 }
 
-/// A [`LogFilter`] ready to test entries.
-#[derive(Debug)]
-pub struct Matcher<'a> {
-    filter: &'a LogFilter,
-    needle: String,
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid {}={:?}: expected {}",
+            self.key, self.value, self.expected
+        )
+    }
 }
 
-impl Matcher<'_> {
+impl std::error::Error for FilterError {}
+
+/// A [`LogFilter`] ready to test many entries.
+#[derive(Debug)]
+pub struct Matcher<'a, S> {
+    filter: &'a LogFilter,
+    search: Option<S>,
+}
+
+impl<S: TextSearch> Matcher<'_, S> {
     pub fn matches(&self, entry: &LogEntry) -> bool {
-        let filter = self.filter;
-        if !filter.processes.is_empty() && !filter.processes.contains(&entry.process_name) {
-            return false;
+        self.filter.matches_with(entry, self.search.as_ref())
+    }
+}
+
+/// Substring search, case-insensitive unless asked otherwise.
+#[derive(Clone, Debug)]
+pub struct Substring {
+    needle: String,
+    case_sensitive: bool,
+}
+
+impl Substring {
+    pub fn new(needle: &str, case_sensitive: bool) -> Self {
+        Self {
+            // Lower-cased once here rather than per message.
+            needle: if case_sensitive {
+                needle.to_owned()
+            } else {
+                needle.to_lowercase()
+            },
+            case_sensitive,
         }
-        if filter.min_level.is_some_and(|min| entry.level < min) {
-            return false;
+    }
+}
+
+impl TextSearch for Substring {
+    fn is_match(&self, text: &str) -> bool {
+        if self.case_sensitive {
+            text.contains(&self.needle)
+        } else {
+            contains_ignore_case(text, &self.needle)
         }
-        self.needle.is_empty() || contains_ignore_case(&entry.message, &self.needle)
     }
 }
 
@@ -71,7 +250,6 @@ fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::log_entry::Stream;
     use chrono::Utc;
 
     fn entry(process: &str, level: Level, message: &str) -> LogEntry {
@@ -83,14 +261,20 @@ mod tests {
             seq: 1,
             stream: Stream::Stdout,
             pid: None,
+            continued: false,
+            dropped: None,
         }
+    }
+
+    fn matches(filter: &LogFilter, entry: &LogEntry) -> bool {
+        filter.substring_matcher().matches(entry)
     }
 
     #[test]
     fn an_empty_filter_matches_everything() {
         let filter = LogFilter::default();
         assert!(filter.is_empty());
-        assert!(filter.matcher().matches(&entry("a", Level::Debug, "x")));
+        assert!(matches(&filter, &entry("a", Level::Debug, "x")));
     }
 
     #[test]
@@ -99,10 +283,9 @@ mod tests {
             processes: ["api".to_string(), "db".to_string()].into(),
             ..LogFilter::default()
         };
-        let m = filter.matcher();
-        assert!(m.matches(&entry("api", Level::Info, "x")));
-        assert!(m.matches(&entry("db", Level::Info, "x")));
-        assert!(!m.matches(&entry("worker", Level::Info, "x")));
+        assert!(matches(&filter, &entry("api", Level::Info, "x")));
+        assert!(matches(&filter, &entry("db", Level::Info, "x")));
+        assert!(!matches(&filter, &entry("worker", Level::Info, "x")));
     }
 
     #[test]
@@ -111,10 +294,21 @@ mod tests {
             min_level: Some(Level::Warning),
             ..LogFilter::default()
         };
-        let m = filter.matcher();
-        assert!(!m.matches(&entry("a", Level::Info, "x")));
-        assert!(m.matches(&entry("a", Level::Warning, "x")));
-        assert!(m.matches(&entry("a", Level::Critical, "x")));
+        assert!(!matches(&filter, &entry("a", Level::Info, "x")));
+        assert!(matches(&filter, &entry("a", Level::Warning, "x")));
+        assert!(matches(&filter, &entry("a", Level::Critical, "x")));
+    }
+
+    #[test]
+    fn stream_filter_keeps_only_selected_streams() {
+        let filter = LogFilter {
+            streams: [Stream::Stderr].into(),
+            ..LogFilter::default()
+        };
+        let mut line = entry("a", Level::Info, "x");
+        assert!(!matches(&filter, &line));
+        line.stream = Stream::Stderr;
+        assert!(matches(&filter, &line));
     }
 
     #[test]
@@ -123,17 +317,43 @@ mod tests {
             text: "TimeOut".into(),
             ..LogFilter::default()
         };
-        let m = filter.matcher();
-        assert!(m.matches(&entry("a", Level::Info, "request timeout after 3s")));
-        assert!(!m.matches(&entry("a", Level::Info, "request ok")));
+        assert!(matches(
+            &filter,
+            &entry("a", Level::Info, "request timeout after 3s")
+        ));
+        assert!(!matches(&filter, &entry("a", Level::Info, "request ok")));
 
         let filter = LogFilter {
             text: "ÉCHEC".into(),
             ..LogFilter::default()
         };
-        assert!(filter
-            .matcher()
-            .matches(&entry("a", Level::Error, "connexion: échec")));
+        assert!(matches(
+            &filter,
+            &entry("a", Level::Error, "connexion: échec")
+        ));
+    }
+
+    #[test]
+    fn case_sensitive_search_respects_case() {
+        let filter = LogFilter {
+            text: "Error".into(),
+            case_sensitive: true,
+            ..LogFilter::default()
+        };
+        assert!(matches(&filter, &entry("a", Level::Info, "Error here")));
+        assert!(!matches(&filter, &entry("a", Level::Info, "error here")));
+    }
+
+    #[test]
+    fn search_ignores_ansi_colours() {
+        let filter = LogFilter {
+            text: "ready now".into(),
+            ..LogFilter::default()
+        };
+        assert!(matches(
+            &filter,
+            &entry("a", Level::Info, "\u{1b}[32mready\u{1b}[0m now")
+        ));
     }
 
     #[test]
@@ -142,12 +362,12 @@ mod tests {
             processes: ["api".to_string()].into(),
             min_level: Some(Level::Error),
             text: "db".into(),
+            ..LogFilter::default()
         };
-        let m = filter.matcher();
-        assert!(m.matches(&entry("api", Level::Error, "db down")));
-        assert!(!m.matches(&entry("api", Level::Info, "db down")));
-        assert!(!m.matches(&entry("web", Level::Error, "db down")));
-        assert!(!m.matches(&entry("api", Level::Error, "cache down")));
+        assert!(matches(&filter, &entry("api", Level::Error, "db down")));
+        assert!(!matches(&filter, &entry("api", Level::Info, "db down")));
+        assert!(!matches(&filter, &entry("web", Level::Error, "db down")));
+        assert!(!matches(&filter, &entry("api", Level::Error, "cache down")));
     }
 
     #[test]
@@ -156,6 +376,57 @@ mod tests {
             text: "a much longer needle".into(),
             ..LogFilter::default()
         };
-        assert!(!filter.matcher().matches(&entry("a", Level::Info, "short")));
+        assert!(!matches(&filter, &entry("a", Level::Info, "short")));
+    }
+
+    #[test]
+    fn query_pairs_round_trip() {
+        let filter = LogFilter {
+            processes: ["api".to_string(), "db".to_string()].into(),
+            min_level: Some(Level::Warning),
+            streams: [Stream::Stderr].into(),
+            text: "time(out)?".into(),
+            regex: true,
+            case_sensitive: true,
+        };
+        let pairs = filter.to_query_pairs();
+        assert_eq!(
+            pairs,
+            vec![
+                ("process", "api,db".to_owned()),
+                ("level", "WARNING".to_owned()),
+                ("stream", "stderr".to_owned()),
+                ("q", "time(out)?".to_owned()),
+                ("regex", "1".to_owned()),
+                ("case", "1".to_owned()),
+            ]
+        );
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (back, rest) = LogFilter::from_query_pairs(borrowed).expect("valid");
+        assert_eq!(back, filter);
+        assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn query_parsing_accepts_aliases_and_returns_unknown_keys() {
+        let (filter, rest) = LogFilter::from_query_pairs([
+            ("level", "warn"),
+            ("process", "a, b,,"),
+            ("tail", "100"),
+        ])
+        .expect("valid");
+        assert_eq!(filter.min_level, Some(Level::Warning));
+        assert_eq!(filter.processes.len(), 2);
+        assert_eq!(rest, vec![("tail", "100")]);
+        assert!(LogFilter::default().to_query_pairs().is_empty());
+    }
+
+    #[test]
+    fn query_parsing_rejects_bad_values() {
+        for (key, value) in [("level", "LOUD"), ("stream", "stdin"), ("regex", "maybe")] {
+            let error = LogFilter::from_query_pairs([(key, value)]).expect_err("invalid");
+            assert_eq!(error.key, key);
+            assert!(error.to_string().contains(value));
+        }
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The five levels every entry carries on the wire, spelt in upper case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
     Debug,

@@ -10,6 +10,7 @@ use crate::level::Level;
 /// client relies on and never change; the others are additions that clients
 /// may ignore.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LogEntry {
     /// The line as the process printed it, without its line ending.
     pub message: String,
@@ -18,6 +19,7 @@ pub struct LogEntry {
     pub process_name: String,
     /// When the server read the line; RFC 3339, UTC, milliseconds, `Z`.
     #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
     pub timestamp: DateTime<Utc>,
     /// Position in this server run's stream of entries, strictly increasing.
     pub seq: u64,
@@ -26,10 +28,24 @@ pub struct LogEntry {
     /// server's own entries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
+    /// This entry continues the previous one: a line longer than the
+    /// server's limit was split.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub continued: bool,
+    /// Set on a notice standing in for entries this connection did not get
+    /// (it fell behind, or asked to resume from entries no longer kept):
+    /// how many. Such a notice carries the `seq` of the last entry missed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// Where a line came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
@@ -39,6 +55,14 @@ pub enum Stream {
 }
 
 impl Stream {
+    pub const ALL: [Stream; 3] = [Stream::Stdout, Stream::Stderr, Stream::System];
+
+    pub fn from_name(name: &str) -> Option<Stream> {
+        Stream::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Stream::Stdout => "stdout",
@@ -94,6 +118,8 @@ mod tests {
             seq: 7,
             stream: Stream::Stdout,
             pid: Some(4242),
+            continued: false,
+            dropped: None,
         }
     }
 
@@ -143,6 +169,26 @@ mod tests {
         let json = serde_json::to_value(entry).expect("entry serialises");
         assert!(json.get("pid").is_none());
         assert_eq!(json["stream"], "system");
+    }
+
+    #[test]
+    fn continuation_and_drop_fields_appear_only_when_set() {
+        let mut entry = sample();
+        entry.continued = true;
+        entry.dropped = Some(312);
+        let json = serde_json::to_value(&entry).expect("entry serialises");
+        assert_eq!(json["continued"], true);
+        assert_eq!(json["dropped"], 312);
+        let back: LogEntry = serde_json::from_value(json).expect("entry parses");
+        assert_eq!(back, entry);
+    }
+
+    #[test]
+    fn a_frame_with_only_the_four_contract_fields_still_parses() {
+        let text = r#"{"message":"m","level":"WARNING","process_name":"p","timestamp":"2025-04-01T12:34:56.789Z","seq":1,"stream":"stderr"}"#;
+        let entry: LogEntry = serde_json::from_str(text).expect("entry parses");
+        assert!(!entry.continued);
+        assert_eq!(entry.dropped, None);
     }
 
     #[test]

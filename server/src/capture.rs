@@ -1,11 +1,15 @@
 //! Capture: turns the bytes a child writes into log entries.
 //!
-//! One task per pipe reads lines and publishes them to the hub. Publishing
-//! never blocks, so a reader drains its pipe at the child's pace whether or
-//! not anyone is watching, and a child is never stalled by a full pipe.
+//! One task per pipe reads lines, decides their level (the process's own
+//! `level_pattern`, else detection, else the stream's default), joins
+//! multi-line entries where configured, and publishes to the hub.
+//! Publishing never blocks, so a reader drains its pipe at the child's pace
+//! whether or not anyone is watching, and a child is never stalled by a
+//! full pipe.
 
 pub mod level;
 pub mod line_reader;
+mod multiline;
 
 use std::sync::Arc;
 
@@ -15,18 +19,20 @@ use regex::Regex;
 use tokio::io::{AsyncRead, BufReader};
 use tokio::sync::mpsc;
 
+use crate::config::CaptureRules;
 use crate::hub::{LogHub, NewEntry};
 use line_reader::LineReader;
+use multiline::{Joined, Joiner};
 
-/// Longest line published as one entry; longer lines are split.
-pub const MAX_LINE_BYTES: usize = 64 * 1024;
-
-/// Which process and stream a pipe belongs to.
+/// Which process and stream a pipe belongs to, and how to read it.
 #[derive(Clone, Debug)]
 pub struct Source {
     pub process_name: Arc<str>,
     pub stream: Stream,
     pub pid: Option<u32>,
+    pub rules: Arc<CaptureRules>,
+    /// Longest entry; longer lines are split into continued entries.
+    pub max_line_bytes: usize,
 }
 
 /// Fires once when a line matches: the `log_line` readiness probe.
@@ -36,35 +42,64 @@ pub struct LineTrigger {
     pub fired: mpsc::Sender<()>,
 }
 
-/// Reads `pipe` to its end, publishing one entry per line.
+/// Reads `pipe` to its end, publishing one entry per line (or per joined
+/// group of lines).
 pub async fn capture<R: AsyncRead + Unpin>(
     pipe: R,
     source: Source,
     hub: Arc<LogHub>,
     mut trigger: Option<LineTrigger>,
 ) {
-    let mut lines = LineReader::new(BufReader::with_capacity(64 * 1024, pipe), MAX_LINE_BYTES);
-    // The pieces of a split line keep the level of its first piece.
+    let mut lines = LineReader::new(
+        BufReader::with_capacity(64 * 1024, pipe),
+        source.max_line_bytes,
+    );
+    let publish = |entry: Joined| {
+        hub.publish(NewEntry {
+            process_name: &source.process_name,
+            stream: source.stream,
+            pid: source.pid,
+            level: entry.level,
+            message: entry.message,
+            continued: entry.continued,
+        });
+    };
+    let mut joiner = Joiner::new(source.rules.multiline.clone(), source.max_line_bytes);
+    // Pieces of a split line keep the level of the line's first piece.
     let mut level = Level::Info;
     loop {
-        match lines.next_line().await {
-            Ok(Some(line)) => {
-                if !line.continuation {
-                    level = level::detect_level(&line.text).unwrap_or(Level::Info);
+        let next = match joiner.idle_timeout() {
+            Some(idle) => match tokio::time::timeout(idle, lines.next_line()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    // Nothing more arrived: the pending entry is complete.
+                    joiner.flush().map(publish);
+                    continue;
                 }
+            },
+            None => lines.next_line().await,
+        };
+        match next {
+            Ok(Some(line)) => {
+                let stripped = strip_ansi(&line.text);
                 if let Some(t) = &trigger {
-                    if t.regex.is_match(&strip_ansi(&line.text)) {
+                    if t.regex.is_match(&stripped) {
                         let _ = t.fired.try_send(());
                         trigger = None;
                     }
                 }
-                hub.publish(NewEntry {
-                    process_name: &source.process_name,
-                    stream: source.stream,
-                    pid: source.pid,
-                    level,
-                    message: line.text,
-                });
+                let mut message = line.text.clone();
+                if !line.continuation {
+                    let (detected, rewritten) = classify(&source.rules, source.stream, &stripped);
+                    level = detected;
+                    if let Some(rewritten) = rewritten {
+                        message = rewritten;
+                    }
+                }
+                drop(stripped);
+                for entry in joiner.push(message, level, line.continuation) {
+                    publish(entry);
+                }
             }
             Ok(None) => break,
             Err(error) => {
@@ -80,71 +115,218 @@ pub async fn capture<R: AsyncRead + Unpin>(
             }
         }
     }
+    joiner.flush().map(publish);
+}
+
+/// The level of a line, and its message when the process's
+/// `level_pattern` has a `message` group.
+fn classify(rules: &CaptureRules, stream: Stream, text: &str) -> (Level, Option<String>) {
+    if let Some(pattern) = &rules.level_pattern {
+        if let Some(captures) = pattern.captures(text) {
+            if let Some(level) = captures
+                .name("level")
+                .and_then(|m| Level::from_name(m.as_str()))
+            {
+                let message = captures.name("message").map(|m| m.as_str().to_owned());
+                return (level, message);
+            }
+        }
+    }
+    let default = match stream {
+        Stream::Stderr => rules.stderr_level,
+        _ => rules.stdout_level,
+    };
+    (level::detect_level(text).unwrap_or(default), None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Multiline, MultilineRule};
+    use crate::hub::HubOptions;
+    use std::time::Duration;
+
+    fn hub() -> Arc<LogHub> {
+        Arc::new(LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1000,
+            lag_capacity: 1000,
+            first_seq: 1,
+        }))
+    }
+
+    fn source(stream: Stream, rules: CaptureRules, max_line_bytes: usize) -> Source {
+        Source {
+            process_name: "api".into(),
+            stream,
+            pid: Some(7),
+            rules: Arc::new(rules),
+            max_line_bytes,
+        }
+    }
+
+    async fn entries(input: &[u8], source: Source) -> Vec<app::LogEntry> {
+        let hub = hub();
+        let mut rx = hub.subscribe();
+        capture(input, source, hub.clone(), None).await;
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            out.push(frame.entry.clone());
+        }
+        out
+    }
 
     #[tokio::test]
     async fn publishes_each_line_with_its_detected_level() {
-        let hub = Arc::new(LogHub::new("logdeck", 16));
-        let mut rx = hub.subscribe();
-        let source = Source {
-            process_name: "api".into(),
-            stream: Stream::Stderr,
-            pid: Some(7),
+        let got = entries(
+            b"[WARN] careful\nplain line\n",
+            source(Stream::Stderr, CaptureRules::default(), 1024),
+        )
+        .await;
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].message, "[WARN] careful");
+        assert_eq!(got[0].level, Level::Warning);
+        assert_eq!(got[0].process_name, "api");
+        assert_eq!(got[0].stream, Stream::Stderr);
+        assert_eq!(got[0].pid, Some(7));
+        assert_eq!(got[1].level, Level::Info);
+    }
+
+    #[tokio::test]
+    async fn ansi_colours_are_kept_in_the_message() {
+        let got = entries(
+            b"\x1b[31mERROR\x1b[0m failed\n",
+            source(Stream::Stdout, CaptureRules::default(), 1024),
+        )
+        .await;
+        assert_eq!(got[0].message, "\u{1b}[31mERROR\u{1b}[0m failed");
+        assert_eq!(got[0].level, Level::Error);
+    }
+
+    #[tokio::test]
+    async fn stream_defaults_apply_to_lines_without_a_level() {
+        let rules = CaptureRules {
+            stderr_level: Level::Error,
+            ..CaptureRules::default()
         };
-        let input: &[u8] = b"[WARN] careful\nplain line\n";
-        capture(input, source, hub.clone(), None).await;
+        let got = entries(
+            b"something broke\n[INFO] fine\n",
+            source(Stream::Stderr, rules, 1024),
+        )
+        .await;
+        assert_eq!(got[0].level, Level::Error);
+        assert_eq!(got[1].level, Level::Info);
+    }
 
-        let first = rx.recv().await.expect("first entry");
-        assert_eq!(first.entry.message, "[WARN] careful");
-        assert_eq!(first.entry.level, Level::Warning);
-        assert_eq!(first.entry.process_name, "api");
-        assert_eq!(first.entry.stream, Stream::Stderr);
-        assert_eq!(first.entry.pid, Some(7));
-
-        let second = rx.recv().await.expect("second entry");
-        assert_eq!(second.entry.level, Level::Info);
+    #[tokio::test]
+    async fn a_level_pattern_overrides_detection_and_may_rewrite_the_message() {
+        let rules = CaptureRules {
+            level_pattern: Some(Regex::new(r"^<(?P<level>\w+)> (?P<message>.*)$").expect("regex")),
+            ..CaptureRules::default()
+        };
+        let got = entries(
+            b"<crit> disk on fire\n[ERROR] not my format\n<bogus> unknown level\n",
+            source(Stream::Stdout, rules, 1024),
+        )
+        .await;
+        assert_eq!(
+            (got[0].level, got[0].message.as_str()),
+            (Level::Critical, "disk on fire")
+        );
+        assert_eq!(
+            (got[1].level, got[1].message.as_str()),
+            (Level::Error, "[ERROR] not my format")
+        );
+        assert_eq!(
+            (got[2].level, got[2].message.as_str()),
+            (Level::Info, "<bogus> unknown level")
+        );
     }
 
     #[tokio::test]
     async fn the_trigger_fires_on_the_first_matching_line_only() {
-        let hub = Arc::new(LogHub::new("logdeck", 16));
+        let hub = hub();
         let (fired, mut fires) = mpsc::channel(4);
         let trigger = LineTrigger {
             regex: Regex::new("listening on port \\d+").expect("regex"),
             fired,
         };
-        let source = Source {
-            process_name: "api".into(),
-            stream: Stream::Stdout,
-            pid: None,
-        };
         let input: &[u8] = b"booting\n\x1b[32mlistening on port 80\x1b[0m\nlistening on port 81\n";
-        capture(input, source, hub, Some(trigger)).await;
+        capture(
+            input,
+            source(Stream::Stdout, CaptureRules::default(), 1024),
+            hub,
+            Some(trigger),
+        )
+        .await;
         assert_eq!(fires.try_recv(), Ok(()));
         assert!(fires.try_recv().is_err(), "fired more than once");
     }
 
     #[tokio::test]
-    async fn pieces_of_a_split_line_keep_its_level() {
-        let hub = Arc::new(LogHub::new("logdeck", 64));
-        let mut rx = hub.subscribe();
-        let source = Source {
-            process_name: "api".into(),
-            stream: Stream::Stdout,
-            pid: None,
+    async fn pieces_of_a_split_line_keep_its_level_and_are_marked() {
+        let long = format!("ERROR: {}\n", "x".repeat(2500));
+        let got = entries(
+            long.as_bytes(),
+            source(Stream::Stdout, CaptureRules::default(), 1024),
+        )
+        .await;
+        assert_eq!(got.len(), 3);
+        assert!(got.iter().all(|e| e.level == Level::Error));
+        assert!(got.iter().all(|e| e.message.len() <= 1024));
+        assert_eq!(
+            got.iter().map(|e| e.continued).collect::<Vec<_>>(),
+            [false, true, true]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_python_traceback_becomes_one_entry() {
+        let rules = CaptureRules {
+            multiline: Some(Multiline {
+                rule: MultilineRule::Start(Regex::new(r"^\d{4}-\d\d-\d\d ").expect("regex")),
+                timeout: Duration::from_millis(50),
+            }),
+            ..CaptureRules::default()
         };
-        let long = format!("ERROR: {}\n", "x".repeat(MAX_LINE_BYTES * 2));
-        capture(long.as_bytes(), source, hub.clone(), None).await;
-        let mut pieces = 0;
-        while let Ok(frame) = rx.try_recv() {
-            assert_eq!(frame.entry.level, Level::Error);
-            assert!(frame.entry.message.len() <= MAX_LINE_BYTES);
-            pieces += 1;
-        }
-        assert_eq!(pieces, 3);
+        let input = b"2024-01-01 12:00:00 ERROR request failed\nTraceback (most recent call last):\n  File \"app.py\", line 3, in <module>\n    main()\nValueError: bad\n2024-01-01 12:00:01 INFO next\n";
+        let got = entries(input, source(Stream::Stderr, rules, 4096)).await;
+        assert_eq!(got.len(), 2, "{got:#?}");
+        assert_eq!(got[0].level, Level::Error);
+        assert_eq!(
+            got[0].message,
+            "2024-01-01 12:00:00 ERROR request failed\nTraceback (most recent call last):\n  File \"app.py\", line 3, in <module>\n    main()\nValueError: bad"
+        );
+        assert_eq!(got[1].message, "2024-01-01 12:00:01 INFO next");
+    }
+
+    #[tokio::test]
+    async fn a_pending_multiline_entry_is_published_after_a_quiet_spell() {
+        let rules = CaptureRules {
+            multiline: Some(Multiline {
+                rule: MultilineRule::Continuation(Regex::new(r"^\s").expect("regex")),
+                timeout: Duration::from_millis(30),
+            }),
+            ..CaptureRules::default()
+        };
+        let (mut writer, reader) = tokio::io::duplex(1024);
+        let hub = hub();
+        let mut rx = hub.subscribe();
+        let task = tokio::spawn(capture(
+            reader,
+            source(Stream::Stdout, rules, 4096),
+            hub.clone(),
+            None,
+        ));
+        use tokio::io::AsyncWriteExt;
+        writer.write_all(b"first\n  detail\n").await.expect("write");
+        // No more output, pipe still open: the idle timeout completes it.
+        let frame = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("published after the idle timeout")
+            .expect("frame");
+        assert_eq!(frame.entry.message, "first\n  detail");
+        drop(writer);
+        task.await.expect("capture ends with the pipe");
     }
 }

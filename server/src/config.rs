@@ -9,6 +9,7 @@
 mod duration;
 pub mod env_override;
 mod raw;
+mod size;
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -23,9 +24,11 @@ use serde::Deserialize;
 use toml::de::DeTable;
 use toml::Spanned;
 
+use app::Level;
 pub use duration::parse_duration;
 pub use env_override::EnvOverride;
-use raw::{RawConfig, RawProcess, RawReady};
+use raw::{RawConfig, RawDefaultLevel, RawMultiline, RawProcess, RawReady};
+pub use size::parse_size;
 
 /// The demo configuration shipped with Logdeck, used when no
 /// `logdeck.toml` is given or found.
@@ -46,6 +49,17 @@ pub struct Config {
     pub name: String,
     /// Where per-process log files are written, if anywhere.
     pub log_dir: Option<PathBuf>,
+    /// A log file is rotated when it would grow past this many bytes.
+    pub log_size: u64,
+    /// How many rotated files are kept beside the current one.
+    pub log_count: usize,
+    /// Longest line published as one entry; longer lines are split.
+    pub max_line_bytes: usize,
+    /// How many recent entries are kept in memory (replay, history).
+    pub memory_entries: usize,
+    /// How many entries a `/ws/logs` client may fall behind before it
+    /// loses the oldest (and is told so).
+    pub client_queue: usize,
     pub processes: Vec<ProcessConfig>,
 }
 
@@ -77,6 +91,48 @@ pub struct ProcessConfig {
     pub ready: Option<ReadyProbe>,
     /// Ask common runtimes not to buffer output when it is not a terminal.
     pub unbuffered: bool,
+    /// How this process's lines become entries.
+    pub capture: CaptureRules,
+}
+
+/// Per-process rules for turning lines into entries.
+#[derive(Clone, Debug)]
+pub struct CaptureRules {
+    /// A regex with a named group `level` (and optionally `message`) that
+    /// overrides level detection for lines it matches.
+    pub level_pattern: Option<Regex>,
+    /// Level of stdout lines that announce none.
+    pub stdout_level: Level,
+    /// Level of stderr lines that announce none.
+    pub stderr_level: Level,
+    pub multiline: Option<Multiline>,
+}
+
+impl Default for CaptureRules {
+    fn default() -> Self {
+        Self {
+            level_pattern: None,
+            stdout_level: Level::Info,
+            stderr_level: Level::Info,
+            multiline: None,
+        }
+    }
+}
+
+/// Joins several lines into one entry (a stack trace, say).
+#[derive(Clone, Debug)]
+pub struct Multiline {
+    pub rule: MultilineRule,
+    /// An entry is complete when no line arrives for this long.
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum MultilineRule {
+    /// A line matching this starts a new entry; others join the current.
+    Start(Regex),
+    /// A line matching this joins the current entry; others start one.
+    Continuation(Regex),
 }
 
 /// What to execute.
@@ -332,6 +388,13 @@ const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(60);
 const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_LOG_SIZE: u64 = 10 * 1024 * 1024;
+const DEFAULT_LOG_COUNT: usize = 5;
+const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+const MIN_MAX_LINE_BYTES: u64 = 256;
+const DEFAULT_MEMORY_ENTRIES: usize = 100_000;
+const DEFAULT_CLIENT_QUEUE: usize = 16 * 1024;
+const DEFAULT_MULTILINE_TIMEOUT: Duration = Duration::from_millis(50);
 
 fn validate(
     raw: RawConfig,
@@ -374,10 +437,59 @@ fn validate(
         .enumerate()
         .map(|(index, process)| validate_process(index, process, locate, base_dir))
         .collect::<Result<Vec<_>, _>>()?;
+    let log_size = match raw.log_size {
+        Some(size) if size.get_ref().0 < 4096 => {
+            return Err(locate.error(
+                Some(size.span()),
+                Some("log_size".into()),
+                "must be at least 4096 bytes".into(),
+            ));
+        }
+        Some(size) => size.get_ref().0,
+        None => DEFAULT_LOG_SIZE,
+    };
+    let max_line_bytes = match raw.max_line_bytes {
+        Some(size) if !(MIN_MAX_LINE_BYTES..=16 * 1024 * 1024).contains(&size.get_ref().0) => {
+            return Err(locate.error(
+                Some(size.span()),
+                Some("max_line_bytes".into()),
+                "must be between 256 bytes and 16 MiB".into(),
+            ));
+        }
+        Some(size) => size.get_ref().0 as usize,
+        None => DEFAULT_MAX_LINE_BYTES,
+    };
+    let memory_entries = match raw.memory_entries {
+        Some(n) if *n.get_ref() == 0 => {
+            return Err(locate.error(
+                Some(n.span()),
+                Some("memory_entries".into()),
+                "must be at least 1".into(),
+            ));
+        }
+        Some(n) => n.into_inner(),
+        None => DEFAULT_MEMORY_ENTRIES,
+    };
+    let client_queue = match raw.client_queue {
+        Some(n) if !(16..=1 << 20).contains(n.get_ref()) => {
+            return Err(locate.error(
+                Some(n.span()),
+                Some("client_queue".into()),
+                "must be between 16 and 1048576".into(),
+            ));
+        }
+        Some(n) => n.into_inner(),
+        None => DEFAULT_CLIENT_QUEUE,
+    };
     Ok(Config {
         source: source_name.to_owned(),
         name,
         log_dir: raw.log_dir.map(|dir| base_dir.join(dir)),
+        log_size,
+        log_count: raw.log_count.unwrap_or(DEFAULT_LOG_COUNT),
+        max_line_bytes,
+        memory_entries,
+        client_queue,
         processes,
     })
 }
@@ -460,6 +572,13 @@ fn validate_process(
         Some(ready) => Some(validate_ready(ready, locate, &key("ready"))?),
         None => None,
     };
+    let capture = validate_capture(
+        raw.level_pattern,
+        raw.default_level,
+        raw.multiline,
+        locate,
+        &key,
+    )?;
 
     Ok(ProcessConfig {
         name: raw.name.into_inner(),
@@ -487,7 +606,84 @@ fn validate_process(
             .collect(),
         ready,
         unbuffered: raw.unbuffered,
+        capture,
     })
+}
+
+fn validate_capture(
+    level_pattern: Option<Spanned<String>>,
+    default_level: Option<Spanned<RawDefaultLevel>>,
+    multiline: Option<Spanned<RawMultiline>>,
+    locate: &Locator<'_>,
+    key: &dyn Fn(&str) -> Option<String>,
+) -> Result<CaptureRules, ConfigError> {
+    let mut rules = CaptureRules::default();
+    if let Some(pattern) = level_pattern {
+        let regex = Regex::new(pattern.get_ref()).map_err(|e| {
+            locate.error(
+                Some(pattern.span()),
+                key("level_pattern"),
+                format!("invalid regex: {e}"),
+            )
+        })?;
+        if !regex.capture_names().flatten().any(|name| name == "level") {
+            return Err(locate.error(
+                Some(pattern.span()),
+                key("level_pattern"),
+                "the regex needs a named group `level`, such as (?P<level>\\w+)".into(),
+            ));
+        }
+        rules.level_pattern = Some(regex);
+    }
+    if let Some(levels) = default_level {
+        let span = levels.span();
+        let levels = levels.into_inner();
+        let parse = |name: Option<String>, fallback: Level| -> Result<Level, ConfigError> {
+            match name {
+                Some(name) => Level::from_name(&name).ok_or_else(|| {
+                    locate.error(
+                        Some(span.clone()),
+                        key("default_level"),
+                        format!("unknown level `{name}` (expected DEBUG, INFO, WARNING, ERROR or CRITICAL)"),
+                    )
+                }),
+                None => Ok(fallback),
+            }
+        };
+        rules.stdout_level = parse(levels.stdout, Level::Info)?;
+        rules.stderr_level = parse(levels.stderr, Level::Info)?;
+    }
+    if let Some(multiline) = multiline {
+        let span = multiline.span();
+        let multiline = multiline.into_inner();
+        let compile = |pattern: Spanned<String>, field: &str| {
+            Regex::new(pattern.get_ref()).map_err(|e| {
+                locate.error(
+                    Some(pattern.span()),
+                    key(&format!("multiline.{field}")),
+                    format!("invalid regex: {e}"),
+                )
+            })
+        };
+        let rule = match (multiline.start, multiline.continuation) {
+            (Some(start), None) => MultilineRule::Start(compile(start, "start")?),
+            (None, Some(continuation)) => {
+                MultilineRule::Continuation(compile(continuation, "continuation")?)
+            }
+            _ => {
+                return Err(locate.error(
+                    Some(span),
+                    key("multiline"),
+                    "set exactly one of `start` or `continuation`".into(),
+                ));
+            }
+        };
+        rules.multiline = Some(Multiline {
+            rule,
+            timeout: multiline.timeout.map_or(DEFAULT_MULTILINE_TIMEOUT, |d| d.0),
+        });
+    }
+    Ok(rules)
 }
 
 fn validate_ready(
@@ -789,6 +985,11 @@ mod tests {
         let config = parse("[[process]]\nname = \"a\"\ncommand = \"x\"\n").expect("valid");
         assert_eq!(config.name, "logdeck");
         assert_eq!(config.log_dir, None);
+        assert_eq!(config.log_size, 10 * 1024 * 1024);
+        assert_eq!(config.log_count, 5);
+        assert_eq!(config.max_line_bytes, 64 * 1024);
+        assert_eq!(config.memory_entries, 100_000);
+        assert_eq!(config.client_queue, 16 * 1024);
         let p = &config.processes[0];
         assert!(p.autostart);
         assert!(p.unbuffered);
@@ -800,6 +1001,120 @@ mod tests {
         assert_eq!(p.restart_window, Duration::from_secs(60));
         assert!(p.depends_on.is_empty());
         assert!(p.ready.is_none());
+        assert!(p.capture.level_pattern.is_none() && p.capture.multiline.is_none());
+        assert_eq!(
+            (p.capture.stdout_level, p.capture.stderr_level),
+            (Level::Info, Level::Info)
+        );
+    }
+
+    #[test]
+    fn parses_log_and_capture_settings() {
+        let config = parse(
+            r#"
+            log_size = "1MiB"
+            log_count = 2
+            max_line_bytes = "4KiB"
+            memory_entries = 500
+
+            [[process]]
+            name = "a"
+            command = "x"
+            level_pattern = '^\[(?P<level>\w+)\] (?P<message>.*)$'
+            default_level = { stderr = "ERROR" }
+            multiline = { start = '^\d{4}-', timeout = "100ms" }
+
+            [[process]]
+            name = "b"
+            command = "x"
+            default_level = "WARNING"
+            multiline = { continuation = '^\s' }
+            "#,
+        )
+        .expect("valid");
+        assert_eq!((config.log_size, config.log_count), (1024 * 1024, 2));
+        assert_eq!((config.max_line_bytes, config.memory_entries), (4096, 500));
+        let a = &config.processes[0].capture;
+        assert!(a.level_pattern.is_some());
+        assert_eq!(
+            (a.stdout_level, a.stderr_level),
+            (Level::Info, Level::Error)
+        );
+        let multiline = a.multiline.as_ref().expect("multiline");
+        assert!(matches!(&multiline.rule, MultilineRule::Start(r) if r.is_match("2024-01-01 x")));
+        assert_eq!(multiline.timeout, Duration::from_millis(100));
+        let b = &config.processes[1].capture;
+        assert_eq!(
+            (b.stdout_level, b.stderr_level),
+            (Level::Warning, Level::Warning)
+        );
+        assert!(matches!(
+            &b.multiline.as_ref().expect("multiline").rule,
+            MultilineRule::Continuation(_)
+        ));
+        assert_eq!(
+            b.multiline.as_ref().expect("multiline").timeout,
+            Duration::from_millis(50)
+        );
+    }
+
+    #[test]
+    fn invalid_capture_and_log_settings_name_their_key() {
+        for (top, extra, key, text) in [
+            (
+                "",
+                "level_pattern = '(?P<lvl>x)'",
+                "process[0].level_pattern",
+                "named group `level`",
+            ),
+            (
+                "",
+                "level_pattern = '('",
+                "process[0].level_pattern",
+                "invalid regex",
+            ),
+            (
+                "",
+                "default_level = \"LOUD\"",
+                "process[0].default_level",
+                "unknown level `LOUD`",
+            ),
+            (
+                "",
+                "default_level = { stdin = \"INFO\" }",
+                "process[0].default_level.stdin",
+                "unknown field `stdin`",
+            ),
+            (
+                "",
+                "multiline = { timeout = 1 }",
+                "process[0].multiline",
+                "exactly one",
+            ),
+            (
+                "",
+                "multiline = { start = '(' }",
+                "process[0].multiline.start",
+                "invalid regex",
+            ),
+            ("log_size = 10\n", "", "log_size", "at least 4096"),
+            (
+                "max_line_bytes = \"1GiB\"\n",
+                "",
+                "max_line_bytes",
+                "between 256 bytes",
+            ),
+            ("memory_entries = 0\n", "", "memory_entries", "at least 1"),
+        ] {
+            let message = error(&format!(
+                "{top}[[process]]\nname = \"a\"\ncommand = \"x\"\n{extra}\n"
+            ));
+            assert!(
+                message.contains(&format!("{key}: ")),
+                "{extra}{top}: {message}"
+            );
+            assert!(message.contains(text), "{extra}{top}: {message}");
+        }
     }
 
     #[test]

@@ -1,16 +1,18 @@
 //! The log hub: every entry passes through here exactly once.
 //!
 //! The hub stamps each line with its sequence number and timestamp,
-//! serialises it to JSON once, and broadcasts the shared bytes to every
-//! subscriber. Publishing never waits for a subscriber: a subscriber that
-//! falls more than the channel capacity behind loses the oldest entries
-//! (and learns how many), while the readers and everyone else carry on.
+//! serialises it to JSON once, keeps it in a bounded ring of recent entries
+//! and broadcasts the shared bytes to every subscriber. Publishing never
+//! waits for a subscriber: one that falls more than the channel capacity
+//! behind loses the oldest entries (and learns how many), while the readers
+//! and everyone else carry on.
 
-use std::sync::{Arc, Mutex};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use app::{Level, LogEntry, Stream};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 /// One published entry and its JSON text, serialised once and shared.
@@ -21,6 +23,13 @@ pub struct Frame {
     pub json: Bytes,
 }
 
+impl Frame {
+    pub fn new(entry: LogEntry) -> Frame {
+        let json = Bytes::from(serde_json::to_vec(&entry).unwrap_or_default());
+        Frame { entry, json }
+    }
+}
+
 /// A line on its way into the hub.
 #[derive(Debug)]
 pub struct NewEntry<'a> {
@@ -29,29 +38,84 @@ pub struct NewEntry<'a> {
     pub pid: Option<u32>,
     pub level: Level,
     pub message: String,
+    pub continued: bool,
+}
+
+/// Where a replay starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replay {
+    /// The last `n` entries kept.
+    Tail(usize),
+    /// Every kept entry after this `seq`.
+    Since(u64),
+}
+
+/// A replay that could not be served in full: entries after `since` and
+/// before the oldest kept one are no longer in memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// How many entries are missing.
+    pub missing: u64,
+    /// The `seq` of the last missing entry.
+    pub last_missing: u64,
+}
+
+/// What the hub keeps and how far subscribers may lag.
+#[derive(Clone, Debug)]
+pub struct HubOptions {
+    /// The `process_name` of Logdeck's own entries.
+    pub server_name: String,
+    /// Recent entries kept in memory for replays and history.
+    pub memory_entries: usize,
+    /// How many entries a subscriber may fall behind before it loses some.
+    pub lag_capacity: usize,
+    /// The first `seq` to hand out (continuing the numbering of earlier
+    /// runs found in the log files).
+    pub first_seq: u64,
 }
 
 #[derive(Debug)]
 pub struct LogHub {
-    /// Guards the sequence counter. Numbering, timestamping and sending
-    /// happen under it so subscribers see strictly increasing `seq` (and
-    /// non-decreasing timestamps) even with many concurrent readers. A std
-    /// mutex: it is held for a few microseconds and never across `.await`.
-    next_seq: Mutex<u64>,
+    /// Guards numbering, the ring and sending together, so subscribers see
+    /// strictly increasing `seq` (and non-decreasing timestamps) even with
+    /// many concurrent readers, and a replay can be taken with no gap
+    /// between it and the live stream. A std mutex: it is held for a few
+    /// microseconds and never across `.await`.
+    state: Mutex<HubState>,
     sender: broadcast::Sender<Arc<Frame>>,
     server_name: String,
+    run_id: String,
+    started_at: DateTime<Utc>,
+}
+
+#[derive(Debug)]
+struct HubState {
+    next_seq: u64,
+    ring: VecDeque<Arc<Frame>>,
+    capacity: usize,
 }
 
 impl LogHub {
-    /// `capacity` bounds how far a subscriber may fall behind before it
-    /// starts losing entries.
-    pub fn new(server_name: impl Into<String>, capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity.max(1));
+    pub fn new(options: HubOptions) -> Self {
+        let (sender, _) = broadcast::channel(options.lag_capacity.max(1));
+        let capacity = options.memory_entries.max(1);
         Self {
-            next_seq: Mutex::new(1),
+            state: Mutex::new(HubState {
+                next_seq: options.first_seq.max(1),
+                ring: VecDeque::with_capacity(capacity.min(4096)),
+                capacity,
+            }),
             sender,
-            server_name: server_name.into(),
+            server_name: options.server_name,
+            run_id: format!("{:016x}", fastrand::u64(..)),
+            started_at: Utc::now(),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A poisoned lock only means a publisher panicked mid-send; the
+        // state itself is always consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The `process_name` of Logdeck's own entries.
@@ -59,19 +123,90 @@ impl LogHub {
         &self.server_name
     }
 
+    /// Identifies this server run: a client that sees it change knows the
+    /// server restarted (rather than that it missed entries).
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// The `seq` the next entry will get.
+    pub fn next_seq(&self) -> u64 {
+        self.lock().next_seq
+    }
+
     /// Receives every entry published from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
         self.sender.subscribe()
     }
 
-    /// Stamps, serialises and broadcasts an entry; returns its `seq`.
+    /// Kept entries per `from`, and a receiver for everything published
+    /// after them: taken together, so nothing falls between the two and
+    /// nothing is in both.
+    pub fn replay(
+        &self,
+        from: Replay,
+    ) -> (
+        Vec<Arc<Frame>>,
+        broadcast::Receiver<Arc<Frame>>,
+        Option<Gap>,
+    ) {
+        let state = self.lock();
+        let receiver = self.sender.subscribe();
+        let oldest = state.ring.front().map_or(state.next_seq, |f| f.entry.seq);
+        let (backlog, gap) = match from {
+            Replay::Tail(n) => {
+                let skip = state.ring.len().saturating_sub(n);
+                (state.ring.iter().skip(skip).cloned().collect(), None)
+            }
+            Replay::Since(since) => {
+                let start = state.ring.partition_point(|f| f.entry.seq <= since);
+                let gap = (since + 1 < oldest).then(|| Gap {
+                    missing: oldest - since - 1,
+                    last_missing: oldest - 1,
+                });
+                (state.ring.iter().skip(start).cloned().collect(), gap)
+            }
+        };
+        (backlog, receiver, gap)
+    }
+
+    /// Kept entries with `seq` below `before` (all when `None`) that pass
+    /// `wanted`, newest first, at most `limit`.
+    pub fn recent(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        mut wanted: impl FnMut(&LogEntry) -> bool,
+    ) -> Vec<Arc<Frame>> {
+        let state = self.lock();
+        let end = before.map_or(state.ring.len(), |b| {
+            state.ring.partition_point(|f| f.entry.seq < b)
+        });
+        state
+            .ring
+            .range(..end)
+            .rev()
+            .filter(|f| wanted(&f.entry))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// The `seq` of the oldest entry still kept in memory.
+    pub fn oldest_kept(&self) -> Option<u64> {
+        self.lock().ring.front().map(|f| f.entry.seq)
+    }
+
+    /// Stamps, serialises, keeps and broadcasts an entry; returns its `seq`.
     pub fn publish(&self, new: NewEntry<'_>) -> u64 {
-        // A poisoned lock only means another publisher panicked mid-send;
-        // the counter itself is always consistent.
-        let mut next_seq = self.next_seq.lock().unwrap_or_else(|e| e.into_inner());
-        let seq = *next_seq;
-        *next_seq += 1;
-        let entry = LogEntry {
+        let mut state = self.lock();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let frame = Arc::new(Frame::new(LogEntry {
             message: new.message,
             level: new.level,
             process_name: new.process_name.to_owned(),
@@ -79,11 +214,15 @@ impl LogHub {
             seq,
             stream: new.stream,
             pid: new.pid,
-        };
-        let json =
-            Bytes::from(serde_json::to_vec(&entry).expect("a LogEntry always serialises to JSON"));
+            continued: new.continued,
+            dropped: None,
+        }));
+        if state.ring.len() == state.capacity {
+            state.ring.pop_front();
+        }
+        state.ring.push_back(frame.clone());
         // An error only means nobody is subscribed right now; that is fine.
-        let _ = self.sender.send(Arc::new(Frame { entry, json }));
+        let _ = self.sender.send(frame);
         seq
     }
 
@@ -95,6 +234,24 @@ impl LogHub {
             pid: None,
             level,
             message,
+            continued: false,
+        })
+    }
+
+    /// A notice, in the shape of an entry, that a subscriber missed
+    /// `missed` entries up to `last_missed`. Not published: it is for one
+    /// connection only.
+    pub fn drop_notice(&self, missed: u64, last_missed: u64, why: &str) -> Frame {
+        Frame::new(LogEntry {
+            message: format!("{missed} log entries were dropped for this connection because {why}"),
+            level: Level::Warning,
+            process_name: self.server_name.clone(),
+            timestamp: Utc::now(),
+            seq: last_missed,
+            stream: Stream::System,
+            pid: None,
+            continued: false,
+            dropped: Some(missed),
         })
     }
 }
@@ -103,6 +260,15 @@ impl LogHub {
 mod tests {
     use super::*;
 
+    fn hub(memory_entries: usize, lag_capacity: usize) -> LogHub {
+        LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries,
+            lag_capacity,
+            first_seq: 1,
+        })
+    }
+
     fn line(message: &str) -> NewEntry<'_> {
         NewEntry {
             process_name: "p",
@@ -110,12 +276,17 @@ mod tests {
             pid: Some(1),
             level: Level::Info,
             message: message.to_owned(),
+            continued: false,
         }
+    }
+
+    fn seqs(frames: &[Arc<Frame>]) -> Vec<u64> {
+        frames.iter().map(|f| f.entry.seq).collect()
     }
 
     #[tokio::test]
     async fn subscribers_receive_serialised_entries_in_order() {
-        let hub = LogHub::new("logdeck", 16);
+        let hub = hub(16, 16);
         let mut rx = hub.subscribe();
         hub.publish(line("one"));
         hub.publish(line("two"));
@@ -130,14 +301,14 @@ mod tests {
 
     #[tokio::test]
     async fn publishing_without_subscribers_is_fine() {
-        let hub = LogHub::new("logdeck", 4);
+        let hub = hub(4, 4);
         assert_eq!(hub.publish(line("nobody listens")), 1);
         assert_eq!(hub.publish(line("still fine")), 2);
     }
 
     #[tokio::test]
     async fn a_lagging_subscriber_is_told_how_much_it_missed() {
-        let hub = LogHub::new("logdeck", 2);
+        let hub = hub(16, 2);
         let mut rx = hub.subscribe();
         for i in 0..5 {
             hub.publish(line(&i.to_string()));
@@ -151,7 +322,7 @@ mod tests {
 
     #[test]
     fn seq_is_strictly_increasing_across_threads() {
-        let hub = Arc::new(LogHub::new("logdeck", 100_000));
+        let hub = Arc::new(hub(16, 100_000));
         let mut rx = hub.subscribe();
         let threads: Vec<_> = (0..4)
             .map(|_| {
@@ -169,20 +340,109 @@ mod tests {
         let mut last = 0;
         for _ in 0..4000 {
             let frame = rx.try_recv().expect("every frame is buffered");
-            assert!(frame.entry.seq > last);
-            assert!(frame.entry.seq == last + 1);
+            assert_eq!(frame.entry.seq, last + 1);
             last = frame.entry.seq;
         }
     }
 
+    #[test]
+    fn the_ring_keeps_the_newest_entries() {
+        let hub = hub(3, 16);
+        for i in 0..5 {
+            hub.publish(line(&i.to_string()));
+        }
+        assert_eq!(hub.oldest_kept(), Some(3));
+        let (tail, _, gap) = hub.replay(Replay::Tail(10));
+        assert_eq!(seqs(&tail), vec![3, 4, 5]);
+        assert_eq!(gap, None);
+        let (tail, _, _) = hub.replay(Replay::Tail(2));
+        assert_eq!(seqs(&tail), vec![4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_replay_joins_the_live_stream_without_gap_or_duplicate() {
+        let hub = hub(100, 100);
+        for i in 0..5 {
+            hub.publish(line(&i.to_string()));
+        }
+        let (backlog, mut live, gap) = hub.replay(Replay::Since(2));
+        hub.publish(line("after"));
+        assert_eq!(seqs(&backlog), vec![3, 4, 5]);
+        assert_eq!(gap, None);
+        assert_eq!(live.recv().await.expect("live").entry.seq, 6);
+    }
+
+    #[test]
+    fn a_replay_from_before_the_ring_reports_the_gap() {
+        let hub = hub(3, 16);
+        for i in 0..10 {
+            hub.publish(line(&i.to_string()));
+        }
+        let (backlog, _, gap) = hub.replay(Replay::Since(2));
+        assert_eq!(seqs(&backlog), vec![8, 9, 10]);
+        assert_eq!(
+            gap,
+            Some(Gap {
+                missing: 5,
+                last_missing: 7
+            })
+        );
+        let (backlog, _, gap) = hub.replay(Replay::Since(10));
+        assert!(backlog.is_empty());
+        assert_eq!(gap, None);
+    }
+
+    #[test]
+    fn recent_pages_backwards_with_a_filter() {
+        let hub = hub(100, 16);
+        for i in 0..10 {
+            hub.publish(line(&i.to_string()));
+        }
+        let even = |e: &LogEntry| e.seq % 2 == 0;
+        assert_eq!(seqs(&hub.recent(None, 3, even)), vec![10, 8, 6]);
+        assert_eq!(seqs(&hub.recent(Some(6), 3, even)), vec![4, 2]);
+    }
+
+    #[test]
+    fn numbering_continues_from_the_first_seq() {
+        let hub = LogHub::new(HubOptions {
+            server_name: "deck".into(),
+            memory_entries: 4,
+            lag_capacity: 4,
+            first_seq: 500,
+        });
+        assert_eq!(hub.publish(line("x")), 500);
+        assert_eq!(hub.next_seq(), 501);
+        assert_eq!(hub.run_id().len(), 16);
+    }
+
     #[tokio::test]
     async fn system_entries_carry_the_server_name() {
-        let hub = LogHub::new("deck", 4);
+        let hub = LogHub::new(HubOptions {
+            server_name: "deck".into(),
+            memory_entries: 4,
+            lag_capacity: 4,
+            first_seq: 1,
+        });
         let mut rx = hub.subscribe();
         hub.publish_system(Level::Error, "spawn failed".into());
         let frame = rx.recv().await.expect("frame");
         assert_eq!(frame.entry.process_name, "deck");
         assert_eq!(frame.entry.stream, Stream::System);
         assert_eq!(frame.entry.pid, None);
+    }
+
+    #[test]
+    fn drop_notices_look_like_entries() {
+        let hub = hub(4, 4);
+        let notice = hub.drop_notice(312, 900, "it could not keep up");
+        let json: serde_json::Value = serde_json::from_slice(&notice.json).expect("json");
+        assert_eq!(json["level"], "WARNING");
+        assert_eq!(json["process_name"], "logdeck");
+        assert_eq!(json["dropped"], 312);
+        assert_eq!(json["seq"], 900);
+        assert!(json["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("312 log entries were dropped for this connection")));
     }
 }

@@ -10,14 +10,19 @@
 //! - [`supervisor`]: runs each process through its lifecycle (dependencies,
 //!   readiness, restarts with backoff, stops), one task each.
 //! - [`capture`]: splits a pipe into lines and detects their level.
-//! - [`hub`]: numbers, serialises once and broadcasts every entry.
+//! - [`hub`]: numbers, serialises once, keeps the newest in memory and
+//!   broadcasts every entry.
+//! - [`persist`]: the log files (a writer thread, rotation) and history
+//!   read back from memory and files.
 //! - [`web`]: pages, static files, the process API and the WebSockets.
 //!
-//! Data flows one way: child pipe → capture → hub → web → browser.
+//! Data flows one way: child pipe → capture → hub → (web → browser, and
+//! the file writer).
 
 pub mod capture;
 pub mod config;
 pub mod hub;
+pub mod persist;
 pub mod supervisor;
 pub mod web;
 
@@ -30,12 +35,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::hub::LogHub;
+use crate::hub::{HubOptions, LogHub};
+use crate::persist::files::RotatingFiles;
+use crate::persist::history::History;
+use crate::persist::{start_writer, LogFiles};
 use crate::supervisor::Supervisor;
-
-/// How many entries a `/ws/logs` client may fall behind before it loses
-/// the oldest ones: about a second of a very busy box, a few MB of pointers.
-pub const HUB_CAPACITY: usize = 16 * 1024;
 
 /// How long open connections get to finish once shutdown starts.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,6 +49,8 @@ const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum ServerError {
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    #[error("cannot start the log file writer: {0}")]
+    Writer(std::io::Error),
 }
 
 /// Runs Logdeck on `listener` until `shutdown` resolves, then closes every
@@ -58,11 +64,43 @@ pub async fn run(
     site: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let hub = Arc::new(LogHub::new(config.name.clone(), HUB_CAPACITY));
+    let files = config.log_dir.as_ref().map(|dir| LogFiles {
+        dir: dir.clone(),
+        max_size: config.log_size,
+        keep: config.log_count,
+    });
+    let first_seq = files
+        .as_ref()
+        .and_then(LogFiles::last_seq)
+        .map_or(1, |seq| seq + 1);
+    let hub = Arc::new(LogHub::new(HubOptions {
+        server_name: config.name.clone(),
+        memory_entries: config.memory_entries,
+        lag_capacity: config.client_queue,
+        first_seq,
+    }));
+    // The writer subscribes before any process starts, so the files miss
+    // nothing.
+    let writer = match &files {
+        Some(files) => Some(
+            start_writer(
+                &hub,
+                Box::new(RotatingFiles::new(files.clone())),
+                files.dir.display().to_string(),
+            )
+            .map_err(ServerError::Writer)?,
+        ),
+        None => None,
+    };
     let supervisor = Supervisor::start(&config, hub.clone());
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
         leptos_options: site,
+        history: History {
+            hub: hub.clone(),
+            files,
+        },
+        writer_stats: writer.as_ref().map(|w| w.stats.clone()),
         hub,
         supervisor: supervisor.handle(),
         shutdown: stopping.clone(),
@@ -87,5 +125,9 @@ pub async fn run(
         } => Ok(()),
     };
     supervisor.shutdown().await;
+    // Everything the processes printed is now published: write it out.
+    if let Some(writer) = writer {
+        writer.finish().await;
+    }
     served.map_err(ServerError::from)
 }

@@ -43,6 +43,8 @@ pub struct ProcessStatus {
     pub state: ProcessState,
     pub pid: Option<u32>,
     pub started_at: Option<DateTime<Utc>>,
+    /// The first `seq` the current (or last) run could have produced.
+    pub start_seq: Option<u64>,
     pub restarts: u32,
     pub last_exit_code: Option<i32>,
     pub ready: bool,
@@ -58,6 +60,7 @@ impl Default for ProcessStatus {
             state: ProcessState::Stopped,
             pid: None,
             started_at: None,
+            start_seq: None,
             restarts: 0,
             last_exit_code: None,
             ready: false,
@@ -138,6 +141,7 @@ impl Supervisor {
                     requests,
                     dependencies,
                     history: Default::default(),
+                    max_line_bytes: config.max_line_bytes,
                 }
                 .run(),
             );
@@ -259,6 +263,14 @@ impl SupervisorHandle {
             handle: self.clone(),
             events: self.shared.events.subscribe(),
         }
+    }
+
+    /// The first `seq` of `name`'s current or last run.
+    pub fn start_seq(&self, name: &str) -> Option<u64> {
+        self.shared.slots[self.index(name)?]
+            .status
+            .borrow()
+            .start_seq
     }
 
     /// Processes that are `failed`, with the reason.

@@ -6,6 +6,7 @@
 
 pub mod api;
 mod dmb;
+mod logs_api;
 mod ws_logs;
 mod ws_status;
 
@@ -19,6 +20,8 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::LogHub;
+use crate::persist::history::History;
+use crate::persist::WriterStats;
 use crate::supervisor::SupervisorHandle;
 
 /// What every handler can reach.
@@ -26,6 +29,9 @@ use crate::supervisor::SupervisorHandle;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<LogHub>,
+    pub history: History,
+    /// Present when log files are written.
+    pub writer_stats: Option<Arc<WriterStats>>,
     pub supervisor: SupervisorHandle,
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
@@ -55,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/status", get(ws_status::upgrade))
         .merge(api::routes())
         .merge(dmb::routes())
+        .merge(logs_api::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,

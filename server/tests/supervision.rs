@@ -31,6 +31,7 @@ async fn a_crashing_process_restarts_with_growing_backoff_then_fails() {
         [[process]]
         name = "crasher"
         command = "echo boom; exit 3"
+        autostart = false
         backoff = { initial = "200ms", max = "5s", multiplier = 4 }
         max_restarts = 3
         restart_window = "1m"
@@ -40,6 +41,14 @@ async fn a_crashing_process_restarts_with_growing_backoff_then_fails() {
     let mut status = server.connect("/ws/status").await;
     let snapshot = next_json(&mut status).await;
     assert_eq!(snapshot["type"], "snapshot");
+    // Started only now, so the status client sees every transition.
+    assert_eq!(
+        server
+            .post("/api/processes/crasher/start", None)
+            .await
+            .status,
+        202
+    );
 
     // Time from each exit to the next start.
     let mut gaps = Vec::new();

@@ -56,6 +56,8 @@ mod tests {
             seq: 3,
             stream: Stream::Stdout,
             pid: Some(1),
+            continued: false,
+            dropped: None,
         });
         let html = Owner::new().with(|| view! { <LogRow entry/> }.to_html());
         assert!(!html.contains("<img"), "{html}");

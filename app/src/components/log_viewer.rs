@@ -38,13 +38,14 @@ pub fn LogViewer() -> impl IntoView {
         }),
         min_level: min_level.get(),
         text: text.get(),
+        ..LogFilter::default()
     });
     // Every change of the entries or the filter yields a new list, so the
     // default equality check would only cost a walk over both lists.
     let visible = Memo::new_with_compare(
         move |_| {
             filter.with(|filter| {
-                let matcher = filter.matcher();
+                let matcher = filter.substring_matcher();
                 stream.entries.with(|ring| {
                     ring.iter()
                         .filter(|entry| matcher.matches(entry))

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::duration::ConfigDuration;
+use super::size::ConfigSize;
 use super::{Command, Condition, RestartPolicy};
 
 #[derive(Debug, Deserialize)]
@@ -18,6 +19,11 @@ use super::{Command, Condition, RestartPolicy};
 pub(super) struct RawConfig {
     pub name: Option<Spanned<String>>,
     pub log_dir: Option<PathBuf>,
+    pub log_size: Option<Spanned<ConfigSize>>,
+    pub log_count: Option<usize>,
+    pub max_line_bytes: Option<Spanned<ConfigSize>>,
+    pub memory_entries: Option<Spanned<usize>>,
+    pub client_queue: Option<Spanned<usize>>,
     #[serde(default, rename = "process")]
     pub processes: Vec<RawProcess>,
 }
@@ -45,6 +51,9 @@ pub(super) struct RawProcess {
     pub ready: Option<Spanned<RawReady>>,
     #[serde(default = "yes")]
     pub unbuffered: bool,
+    pub level_pattern: Option<Spanned<String>>,
+    pub default_level: Option<Spanned<RawDefaultLevel>>,
+    pub multiline: Option<Spanned<RawMultiline>>,
 }
 
 fn yes() -> bool {
@@ -67,6 +76,59 @@ pub(super) struct RawReady {
     pub tcp: Option<Spanned<String>>,
     pub interval: Option<ConfigDuration>,
     pub timeout: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMultiline {
+    pub start: Option<Spanned<String>>,
+    pub continuation: Option<Spanned<String>>,
+    pub timeout: Option<ConfigDuration>,
+}
+
+/// `"WARNING"` for both streams, or `{ stdout = "INFO", stderr = "ERROR" }`.
+#[derive(Debug)]
+pub(super) struct RawDefaultLevel {
+    pub stdout: Option<String>,
+    pub stderr: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawDefaultLevel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            stdout: Option<String>,
+            stderr: Option<String>,
+        }
+
+        struct LevelVisitor;
+
+        impl<'de> Visitor<'de> for LevelVisitor {
+            type Value = RawDefaultLevel;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a level such as \"INFO\", or a table { stdout = \"INFO\", stderr = \"ERROR\" }")
+            }
+
+            fn visit_str<E: de::Error>(self, level: &str) -> Result<Self::Value, E> {
+                Ok(RawDefaultLevel {
+                    stdout: Some(level.to_owned()),
+                    stderr: Some(level.to_owned()),
+                })
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let table = Table::deserialize(MapAccessDeserializer::new(map))?;
+                Ok(RawDefaultLevel {
+                    stdout: table.stdout,
+                    stderr: table.stderr,
+                })
+            }
+        }
+
+        deserializer.deserialize_any(LevelVisitor)
+    }
 }
 
 /// `"db"` or `{ process = "db", condition = "ready" }`.

@@ -53,6 +53,7 @@ pub struct Runner {
     pub requests: mpsc::Receiver<Request>,
     pub dependencies: Vec<(Dependency, watch::Receiver<ProcessStatus>)>,
     pub history: RestartHistory,
+    pub max_line_bytes: usize,
 }
 
 /// What woke a runner waiting for its dependencies.
@@ -249,6 +250,8 @@ impl Runner {
     }
 
     async fn launch(&mut self) -> Next {
+        // Everything this run prints gets a seq from here on.
+        let start_seq = self.hub.next_seq();
         let mut child = match spawn::spawn(&self.spec) {
             Ok(child) => child,
             Err(error) => {
@@ -273,6 +276,7 @@ impl Runner {
                 s.state = ProcessState::Running;
                 s.pid = pid;
                 s.started_at = Some(Utc::now());
+                s.start_seq = Some(start_seq);
                 s.ever_started = true;
                 s.exited_ok = false;
                 // Without a probe, running is as ready as it gets.
@@ -379,10 +383,13 @@ impl Runner {
     ) -> JoinSet<()> {
         let mut readers = JoinSet::new();
         let process_name: Arc<str> = self.spec.name.as_str().into();
+        let rules = Arc::new(self.spec.capture.clone());
         let source = |stream| Source {
             process_name: process_name.clone(),
             stream,
             pid,
+            rules: rules.clone(),
+            max_line_bytes: self.max_line_bytes,
         };
         if let Some(stdout) = child.stdout.take() {
             readers.spawn(capture(

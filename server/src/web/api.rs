@@ -42,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         super::dmb::start_service,
         super::dmb::stop_service,
         super::dmb::restart_service,
+        super::logs_api::info,
+        super::logs_api::list_logs,
+        super::logs_api::download_logs,
+        super::logs_api::dmb_logs,
     ),
     components(schemas(
         ProcessInfo,

@@ -1,0 +1,279 @@
+//! The writer: a dedicated thread appending every published entry to the
+//! log files in batches.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use app::Level;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+use tokio::sync::broadcast::Receiver;
+use tokio_util::sync::CancellationToken;
+
+use super::{LogSink, WriterStats};
+use crate::hub::{Frame, LogHub};
+
+/// Entries written between two flushes, at most.
+const BATCH: usize = 4096;
+/// Write errors are reported as log entries at most this often.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The running writer.
+#[derive(Debug)]
+pub struct WriterHandle {
+    finish: CancellationToken,
+    thread: Option<JoinHandle<()>>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl WriterHandle {
+    /// Writes everything published so far, flushes, and stops.
+    pub async fn finish(mut self) {
+        self.finish.cancel();
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+    }
+}
+
+/// Starts the writer on its own thread. It reports write errors through
+/// `hub` (weakly held, so it never keeps the hub alive).
+pub fn start_writer(
+    hub: &Arc<LogHub>,
+    sink: Box<dyn LogSink>,
+    describe: String,
+) -> std::io::Result<WriterHandle> {
+    let entries = hub.subscribe();
+    let finish = CancellationToken::new();
+    let stats = Arc::new(WriterStats::default());
+    let runtime = tokio::runtime::Handle::current();
+    let mut writer = Writer {
+        sink,
+        hub: Arc::downgrade(hub),
+        stats: stats.clone(),
+        describe,
+        last_report: None,
+        unreported: 0,
+    };
+    let token = finish.clone();
+    let thread = std::thread::Builder::new()
+        .name("logdeck-writer".into())
+        .spawn(move || runtime.block_on(writer.run(entries, token)))?;
+    Ok(WriterHandle {
+        finish,
+        thread: Some(thread),
+        stats,
+    })
+}
+
+struct Writer {
+    sink: Box<dyn LogSink>,
+    hub: Weak<LogHub>,
+    stats: Arc<WriterStats>,
+    /// Where entries go, for error messages.
+    describe: String,
+    last_report: Option<Instant>,
+    /// Entries lost since the last report.
+    unreported: u64,
+}
+
+impl Writer {
+    async fn run(&mut self, mut entries: Receiver<Arc<Frame>>, finish: CancellationToken) {
+        let mut batch = Vec::with_capacity(BATCH);
+        loop {
+            let first = tokio::select! {
+                first = entries.recv() => first,
+                _ = finish.cancelled() => break,
+            };
+            match first {
+                Ok(frame) => batch.push(frame),
+                Err(RecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
+                Err(RecvError::Closed) => break,
+            }
+            while batch.len() < BATCH {
+                match entries.try_recv() {
+                    Ok(frame) => batch.push(frame),
+                    Err(TryRecvError::Lagged(missed)) => {
+                        self.lost(missed, "the writer fell behind")
+                    }
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                }
+            }
+            self.write(&mut batch);
+        }
+        // Shutting down: everything published so far goes to disk.
+        loop {
+            match entries.try_recv() {
+                Ok(frame) => {
+                    batch.push(frame);
+                    if batch.len() == BATCH {
+                        self.write(&mut batch);
+                    }
+                }
+                Err(TryRecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        self.write(&mut batch);
+    }
+
+    fn write(&mut self, batch: &mut Vec<Arc<Frame>>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut failure = None;
+        let mut written = 0u64;
+        for frame in batch.iter() {
+            match self.sink.append(&frame.entry.process_name, &frame.json) {
+                Ok(()) => written += 1,
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let Err(e) = self.sink.flush() {
+            // What was buffered may be gone too; count the batch as lost.
+            written = 0;
+            failure = Some(e);
+        }
+        let total = batch.len() as u64;
+        batch.clear();
+        self.stats.written.fetch_add(written, Ordering::Relaxed);
+        if let Some(error) = failure {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            self.lost(total - written, &error.to_string());
+        }
+    }
+
+    /// Counts lost entries and, at most once per interval, says so in the
+    /// log itself.
+    fn lost(&mut self, count: u64, why: &str) {
+        self.stats.lost.fetch_add(count, Ordering::Relaxed);
+        self.unreported += count;
+        let due = self
+            .last_report
+            .is_none_or(|last| last.elapsed() >= REPORT_INTERVAL);
+        if !due || self.unreported == 0 {
+            return;
+        }
+        let Some(hub) = self.hub.upgrade() else {
+            return;
+        };
+        self.last_report = Some(Instant::now());
+        let total = self.stats.lost.load(Ordering::Relaxed);
+        hub.publish_system(
+            Level::Error,
+            format!(
+                "cannot write log files to {}: {why}; {} entries not written since the last report ({total} in all); streaming goes on",
+                self.describe, self.unreported
+            ),
+        );
+        self.unreported = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hub::{HubOptions, NewEntry};
+    use app::Stream;
+    use std::io;
+    use std::sync::Mutex;
+
+    /// Fails every write while `failing` is set, as a full disk would.
+    #[derive(Clone, Default)]
+    struct FlakySink {
+        failing: Arc<std::sync::atomic::AtomicBool>,
+        lines: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl LogSink for FlakySink {
+        fn append(&mut self, process: &str, line: &[u8]) -> io::Result<()> {
+            if self.failing.load(Ordering::SeqCst) {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "No space left on device",
+                ));
+            }
+            self.lines
+                .lock()
+                .expect("lock")
+                .push(format!("{process}: {}", String::from_utf8_lossy(line)));
+            Ok(())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn publish(hub: &LogHub, message: &str) {
+        hub.publish(NewEntry {
+            process_name: "web",
+            stream: Stream::Stdout,
+            pid: None,
+            level: Level::Info,
+            message: message.to_owned(),
+            continued: false,
+        });
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_is_reported_once_and_streaming_goes_on() {
+        let hub = Arc::new(LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1000,
+            lag_capacity: 1000,
+            first_seq: 1,
+        }));
+        let mut live = hub.subscribe();
+        let sink = FlakySink::default();
+        sink.failing.store(true, Ordering::SeqCst);
+        let writer = start_writer(&hub, Box::new(sink.clone()), "/logs".into()).expect("writer");
+        for i in 0..5 {
+            publish(&hub, &format!("lost {i}"));
+        }
+        // The report arrives on the live stream like any entry.
+        let report = loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), live.recv())
+                .await
+                .expect("report in time")
+                .expect("frame");
+            if frame.entry.stream == Stream::System {
+                break frame;
+            }
+        };
+        assert_eq!(report.entry.level, Level::Error);
+        assert!(
+            report.entry.message.contains("No space left on device"),
+            "{}",
+            report.entry.message
+        );
+        assert!(report.entry.message.contains("streaming goes on"));
+
+        sink.failing.store(false, Ordering::SeqCst);
+        publish(&hub, "kept");
+        writer.finish().await;
+        let lines = sink.lines.lock().expect("lock").clone();
+        assert!(lines.iter().any(|l| l.contains("\"kept\"")), "{lines:?}");
+        assert!(!lines.iter().any(|l| l.contains("lost 0")));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn finishing_writes_everything_published_before() {
+        let hub = Arc::new(LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 10,
+            lag_capacity: 100_000,
+            first_seq: 1,
+        }));
+        let sink = FlakySink::default();
+        let writer = start_writer(&hub, Box::new(sink.clone()), "/logs".into()).expect("writer");
+        for i in 0..20_000 {
+            publish(&hub, &format!("line {i}"));
+        }
+        let stats = writer.stats.clone();
+        writer.finish().await;
+        assert_eq!(sink.lines.lock().expect("lock").len(), 20_000);
+        assert_eq!(stats.snapshot(), (20_000, 0, 0));
+    }
+}
