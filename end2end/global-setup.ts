@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
@@ -9,17 +11,26 @@ const SHUTDOWN_DEADLINE_MS = 20_000;
 
 /**
  * Starts target/release/server (built by `make build`) on 127.0.0.1:0 with
- * the shipped demo config, waits until it serves the page, and returns the
- * teardown that stops it with SIGTERM and checks that it exits cleanly.
+ * the shipped demo config plus the test processes of fixtures/extra.toml,
+ * waits until it serves the page, and returns the teardown that stops it
+ * with SIGTERM and checks that it exits cleanly.
  */
 export default async function globalSetup(): Promise<(() => Promise<void>) | void> {
   if (process.env.LOGDECK_URL) {
     return;
   }
   const binary = path.join(repoRoot, 'target', 'release', 'server');
+  const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'logdeck-e2e-'));
+  const config = path.join(configDir, 'logdeck.toml');
+  fs.writeFileSync(
+    config,
+    fs.readFileSync(path.join(repoRoot, 'demo', 'logdeck.toml'), 'utf8') +
+      '\n' +
+      fs.readFileSync(path.join(__dirname, 'fixtures', 'extra.toml'), 'utf8'),
+  );
   const server = spawn(
     binary,
-    ['--addr', '127.0.0.1:0', '--config', path.join(repoRoot, 'demo', 'logdeck.toml')],
+    ['--addr', '127.0.0.1:0', '--config', config],
     {
       cwd: repoRoot,
       env: { ...process.env, LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site') },
@@ -43,6 +54,7 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
     if (code !== 0) {
       throw new Error(`server exited with code ${code} (signal ${signal}) after SIGTERM`);
     }
+    fs.rmSync(configDir, { recursive: true, force: true });
   };
 }
 

@@ -55,6 +55,233 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Text styled by SGR sequences ("Select Graphic Rendition": colours, bold,
+/// underline). Everything else in an escape sequence is dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Style {
+    pub fg: Option<Color>,
+    pub bg: Option<Color>,
+    pub bold: bool,
+    pub dim: bool,
+    pub italic: bool,
+    pub underline: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Color {
+    /// One of the 16 terminal colours (0-7 normal, 8-15 bright).
+    Palette(u8),
+    /// A colour of the 256-colour cube or grey ramp (16-255).
+    Indexed(u8),
+    Rgb(u8, u8, u8),
+}
+
+impl Color {
+    /// An inline CSS colour for colours without a theme class.
+    pub fn css(self) -> Option<String> {
+        match self {
+            Color::Palette(_) => None,
+            Color::Indexed(n) => {
+                let (r, g, b) = indexed_rgb(n);
+                Some(format!("rgb({r},{g},{b})"))
+            }
+            Color::Rgb(r, g, b) => Some(format!("rgb({r},{g},{b})")),
+        }
+    }
+}
+
+/// The xterm values of colours 16-255.
+fn indexed_rgb(n: u8) -> (u8, u8, u8) {
+    if n >= 232 {
+        let grey = 8 + (n - 232) * 10;
+        return (grey, grey, grey);
+    }
+    let n = n.saturating_sub(16);
+    let level = |v: u8| if v == 0 { 0 } else { 55 + v * 40 };
+    (level(n / 36), level((n / 6) % 6), level(n % 6))
+}
+
+impl Style {
+    /// CSS classes for this style: `ansi-fg-1`, `ansi-bold`, ...
+    pub fn classes(&self) -> String {
+        let mut classes = Vec::new();
+        if let Some(Color::Palette(n)) = self.fg {
+            classes.push(format!("ansi-fg-{n}"));
+        }
+        if let Some(Color::Palette(n)) = self.bg {
+            classes.push(format!("ansi-bg-{n}"));
+        }
+        for (on, class) in [
+            (self.bold, "ansi-bold"),
+            (self.dim, "ansi-dim"),
+            (self.italic, "ansi-italic"),
+            (self.underline, "ansi-underline"),
+        ] {
+            if on {
+                classes.push(class.to_owned());
+            }
+        }
+        classes.join(" ")
+    }
+
+    /// Inline CSS for colours outside the 16-colour palette.
+    pub fn inline_css(&self) -> String {
+        let mut css = Vec::new();
+        if let Some(color) = self.fg.and_then(Color::css) {
+            css.push(format!("color:{color}"));
+        }
+        if let Some(color) = self.bg.and_then(Color::css) {
+            css.push(format!("background-color:{color}"));
+        }
+        css.join(";")
+    }
+
+    pub fn is_plain(&self) -> bool {
+        *self == Style::default()
+    }
+
+    fn apply(&mut self, params: &[u16]) {
+        let mut i = 0;
+        while i < params.len() {
+            match params[i] {
+                0 => *self = Style::default(),
+                1 => self.bold = true,
+                2 => self.dim = true,
+                3 => self.italic = true,
+                4 => self.underline = true,
+                22 => {
+                    self.bold = false;
+                    self.dim = false;
+                }
+                23 => self.italic = false,
+                24 => self.underline = false,
+                n @ 30..=37 => self.fg = Some(Color::Palette((n - 30) as u8)),
+                39 => self.fg = None,
+                n @ 40..=47 => self.bg = Some(Color::Palette((n - 40) as u8)),
+                49 => self.bg = None,
+                n @ 90..=97 => self.fg = Some(Color::Palette((n - 90 + 8) as u8)),
+                n @ 100..=107 => self.bg = Some(Color::Palette((n - 100 + 8) as u8)),
+                n @ (38 | 48) => {
+                    let (color, used) = extended_color(&params[i + 1..]);
+                    if let Some(color) = color {
+                        if n == 38 {
+                            self.fg = Some(color);
+                        } else {
+                            self.bg = Some(color);
+                        }
+                    }
+                    i += used;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+}
+
+/// `5;N` (256 colours) or `2;R;G;B`; returns the colour and how many
+/// parameters it used.
+fn extended_color(params: &[u16]) -> (Option<Color>, usize) {
+    match params {
+        [5, n, ..] => (
+            u8::try_from(*n).ok().map(|n| {
+                if n < 16 {
+                    Color::Palette(n)
+                } else {
+                    Color::Indexed(n)
+                }
+            }),
+            2,
+        ),
+        [2, r, g, b, ..] => (
+            match (u8::try_from(*r), u8::try_from(*g), u8::try_from(*b)) {
+                (Ok(r), Ok(g), Ok(b)) => Some(Color::Rgb(r, g, b)),
+                _ => None,
+            },
+            4,
+        ),
+        _ => (None, params.len()),
+    }
+}
+
+/// A run of text with one style.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub text: String,
+    pub style: Style,
+}
+
+/// Splits a line into styled runs. The concatenated texts equal
+/// [`strip_ansi`] of the line, so positions found in the stripped text
+/// (search matches) map onto the runs.
+pub fn parse_ansi(line: &str) -> Vec<Span> {
+    let mut spans = Vec::new();
+    let mut style = Style::default();
+    let mut text = String::new();
+    let mut chars = line.chars().peekable();
+    let flush = |text: &mut String, style: &Style, spans: &mut Vec<Span>| {
+        if !text.is_empty() {
+            spans.push(Span {
+                text: std::mem::take(text),
+                style: style.clone(),
+            });
+        }
+    };
+    while let Some(c) = chars.next() {
+        if c != ESC {
+            text.push(c);
+            continue;
+        }
+        match chars.peek() {
+            Some('[') => {
+                chars.next();
+                let mut body = String::new();
+                let mut final_byte = None;
+                for c in chars.by_ref() {
+                    if ('\u{40}'..='\u{7e}').contains(&c) {
+                        final_byte = Some(c);
+                        break;
+                    }
+                    body.push(c);
+                }
+                if final_byte == Some('m') {
+                    let params: Vec<u16> = if body.is_empty() {
+                        vec![0]
+                    } else {
+                        body.split([';', ':'])
+                            .map(|p| p.parse().unwrap_or(0))
+                            .collect()
+                    };
+                    flush(&mut text, &style, &mut spans);
+                    style.apply(&params);
+                }
+            }
+            Some(']') => {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == ESC && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            Some('(') | Some(')') => {
+                chars.next();
+                chars.next();
+            }
+            Some(_) => {
+                chars.next();
+            }
+            None => {}
+        }
+    }
+    flush(&mut text, &style, &mut spans);
+    spans
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +312,74 @@ mod tests {
         assert_eq!(strip_ansi("abc\u{1b}"), "abc");
         assert_eq!(strip_ansi("abc\u{1b}["), "abc");
         assert_eq!(strip_ansi("abc\u{1b}]unterminated"), "abc");
+    }
+}
+
+#[cfg(test)]
+mod sgr_tests {
+    use super::*;
+
+    fn texts(spans: &[Span]) -> Vec<&str> {
+        spans.iter().map(|s| s.text.as_str()).collect()
+    }
+
+    #[test]
+    fn plain_text_is_one_unstyled_span() {
+        let spans = parse_ansi("hello");
+        assert_eq!(spans.len(), 1);
+        assert!(spans[0].style.is_plain());
+        assert!(parse_ansi("").is_empty());
+    }
+
+    #[test]
+    fn colours_and_attributes_become_styles() {
+        let spans = parse_ansi("\u{1b}[1;31mERROR\u{1b}[0m: \u{1b}[4;92mlink\u{1b}[24m done");
+        assert_eq!(texts(&spans), ["ERROR", ": ", "link", " done"]);
+        assert_eq!(spans[0].style.fg, Some(Color::Palette(1)));
+        assert!(spans[0].style.bold);
+        assert_eq!(spans[0].style.classes(), "ansi-fg-1 ansi-bold");
+        assert!(spans[1].style.is_plain());
+        assert_eq!(spans[2].style.fg, Some(Color::Palette(10)));
+        assert!(spans[2].style.underline);
+        assert!(!spans[3].style.underline);
+        assert_eq!(spans[3].style.fg, Some(Color::Palette(10)));
+    }
+
+    #[test]
+    fn extended_colours_become_inline_css() {
+        let spans = parse_ansi("\u{1b}[38;5;208morange\u{1b}[48;2;10;20;30m on blue");
+        assert_eq!(spans[0].style.fg, Some(Color::Indexed(208)));
+        assert_eq!(spans[0].style.inline_css(), "color:rgb(255,135,0)");
+        assert_eq!(spans[1].style.bg, Some(Color::Rgb(10, 20, 30)));
+        assert!(spans[1]
+            .style
+            .inline_css()
+            .contains("background-color:rgb(10,20,30)"));
+        assert_eq!(
+            parse_ansi("\u{1b}[38;5;3mx")[0].style.fg,
+            Some(Color::Palette(3))
+        );
+    }
+
+    #[test]
+    fn other_sequences_are_dropped_and_text_matches_strip_ansi() {
+        let line = "\u{1b}[2K\u{1b}[1G50%\u{1b}]0;title\u{7} \u{1b}[32mok\u{1b}[m\u{1b}[";
+        let spans = parse_ansi(line);
+        let joined: String = spans.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(joined, strip_ansi(line));
+        assert_eq!(joined, "50% ok");
+    }
+
+    #[test]
+    fn malformed_parameters_do_not_panic() {
+        for line in [
+            "\u{1b}[38;5m",
+            "\u{1b}[38;2;1m",
+            "\u{1b}[99999999m",
+            "\u{1b}[;;m",
+            "\u{1b}[38;5;300mx",
+        ] {
+            let _ = parse_ansi(line);
+        }
     }
 }

@@ -9,7 +9,11 @@
 //! - [`process`]: process states as the process API reports them.
 //! - [`filter`]: [`LogFilter`], the predicate behind every filter control.
 //! - [`ring_buffer`]: the bounded buffer that keeps a viewer's memory flat.
+//! - [`log_store`]: the viewer's entries, filtered incrementally.
+//! - [`search`]: text search and highlight ranges in the browser.
+//! - [`view_query`]: the viewer state carried in the page URL.
 //! - [`ansi`]: ANSI escape handling for log text.
+//! - [`api`]: the browser's calls to the HTTP API.
 //! - [`backoff`]: exponential backoff with jitter (reconnects, restarts).
 //! - [`hooks`]: reactive state, such as the live log stream.
 //! - [`components`]: the page shell, the app and the log viewer.
@@ -18,15 +22,24 @@
 //! exactly one is enabled by each consumer, never both. The model and logic
 //! modules compile without either.
 
+// Leptos views are deeply nested types; the release build's layout queries
+// for the hydration code exceed the default limit of 128.
+#![recursion_limit = "256"]
+
 pub mod ansi;
+pub mod api;
 pub mod backoff;
 pub mod components;
 pub mod filter;
+pub mod format;
 pub mod hooks;
 pub mod level;
 pub mod log_entry;
+pub mod log_store;
 pub mod process;
 pub mod ring_buffer;
+pub mod search;
+pub mod view_query;
 
 pub use components::app::{shell, App};
 pub use filter::LogFilter;

@@ -76,6 +76,10 @@ pub struct ProcessInfo {
     pub started_at: Option<DateTime<Utc>>,
     /// Seconds since `started_at` while the process is alive.
     pub uptime_secs: Option<f64>,
+    /// The first `seq` the current (or last) run could have produced: ask
+    /// for entries after `start_seq - 1` to get "since its last start".
+    #[serde(default)]
+    pub start_seq: Option<u64>,
     /// Automatic restarts since the server started.
     pub restarts: u32,
     pub last_exit_code: Option<i32>,
@@ -133,6 +137,7 @@ mod tests {
             pid: Some(42),
             started_at: Utc.with_ymd_and_hms(2025, 4, 1, 12, 0, 0).single(),
             uptime_secs: Some(1.5),
+            start_seq: Some(10),
             restarts: 2,
             last_exit_code: Some(1),
             ready: false,

@@ -44,6 +44,21 @@ impl<T> RingBuffer<T> {
         evicted
     }
 
+    /// Inserts `item` before the oldest one, if there is room; returns
+    /// whether it was inserted (the newest items are never evicted for
+    /// older ones).
+    pub fn push_front(&mut self, item: T) -> bool {
+        if self.items.len() == self.capacity {
+            return false;
+        }
+        self.items.push_front(item);
+        true
+    }
+
+    pub fn oldest(&self) -> Option<&T> {
+        self.items.front()
+    }
+
     /// Appends every item, oldest first; returns how many were evicted.
     pub fn extend<I: IntoIterator<Item = T>>(&mut self, items: I) -> usize {
         items.into_iter().filter_map(|item| self.push(item)).count()
@@ -91,6 +106,16 @@ mod tests {
         ring.push(2);
         assert_eq!(ring.capacity(), 1);
         assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![2]);
+    }
+
+    #[test]
+    fn push_front_only_fills_free_room() {
+        let mut ring = RingBuffer::new(3);
+        ring.extend([5, 6]);
+        assert!(ring.push_front(4));
+        assert!(!ring.push_front(3));
+        assert_eq!(ring.iter().copied().collect::<Vec<_>>(), vec![4, 5, 6]);
+        assert_eq!(ring.oldest(), Some(&4));
     }
 
     #[test]

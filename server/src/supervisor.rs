@@ -322,6 +322,7 @@ impl SupervisorHandle {
             pid: if alive { status.pid } else { None },
             started_at: status.started_at,
             uptime_secs,
+            start_seq: status.start_seq,
             restarts: status.restarts,
             last_exit_code: status.last_exit_code,
             ready: status.ready,

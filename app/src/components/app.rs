@@ -3,9 +3,10 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::StaticSegment;
+use leptos_router::{ParamSegment, StaticSegment};
 
-use crate::components::log_viewer::LogViewer;
+use crate::components::logs_page::LogsPage;
+use crate::components::process_page::ProcessPage;
 
 /// The whole HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -15,6 +16,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -37,8 +39,95 @@ pub fn App() -> impl IntoView {
         <Title text="Logdeck"/>
         <Router>
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=LogViewer/>
+                <Route path=StaticSegment("") view=LogsPage/>
+                <Route path=(StaticSegment("processes"), ParamSegment("name")) view=ProcessPage/>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use leptos_router::location::RequestUrl;
+
+    /// The server-rendered page for `url`, as the browser first sees it.
+    fn render(url: &str) -> String {
+        let url = url.to_owned();
+        Owner::new().with(move || {
+            provide_context(RequestUrl::new(&url));
+            view! { <App/> }.to_html()
+        })
+    }
+
+    #[test]
+    fn the_logs_page_renders_its_controls_and_an_empty_list() {
+        let html = render("/");
+        for test_id in [
+            "process-panel",
+            "process-filter",
+            "level-filter",
+            "search",
+            "search-regex",
+            "search-case",
+            "search-highlight",
+            "follow",
+            "pause",
+            "utc",
+            "download-txt",
+            "theme-toggle",
+            "row-count",
+            "log-table",
+            "connection-status",
+            "load-older",
+        ] {
+            assert!(
+                html.contains(&format!("data-testid=\"{test_id}\"")),
+                "{test_id} missing"
+            );
+        }
+        assert!(
+            html.contains(">connecting<"),
+            "the badge starts as connecting"
+        );
+        assert!(html.contains("Waiting for log lines"));
+        assert!(!html.contains("data-testid=\"log-row\""));
+        for level in crate::level::Level::ALL {
+            assert!(
+                html.contains(&format!("value=\"{}\"", level.as_str())),
+                "{level}"
+            );
+        }
+    }
+
+    #[test]
+    fn filters_in_the_url_are_rendered_by_the_server() {
+        let html = render("/?process=web&level=ERROR&q=time%20out&regex=1");
+        // The picker's summary names the process, the search box holds the
+        // text, the regex toggle is pressed; the download link carries it all.
+        assert!(html.contains(">web<"), "{html}");
+        assert!(html.contains("value=\"time out\""), "{html}");
+        assert!(
+            html.contains(
+                "data-testid=\"search-regex\" title=\"Regular expression\" aria-pressed=\"true\""
+            ),
+            "{html}"
+        );
+        assert!(html.contains("/api/logs/download?process=web&amp;level=ERROR&amp;q=time+out&amp;regex=1&amp;format=txt"), "{html}");
+    }
+
+    #[test]
+    fn a_process_page_has_its_header_and_controls() {
+        let html = render("/processes/db");
+        assert!(html.contains("data-testid=\"process-header\""));
+        assert!(html.contains("data-testid=\"process-start-db\""));
+        assert!(html.contains("data-testid=\"process-stop-db\""));
+        // One process: no process picker.
+        assert!(!html.contains("data-testid=\"process-filter\""));
+    }
+
+    #[test]
+    fn an_unknown_path_says_so() {
+        assert!(render("/nowhere").contains("Page not found."));
     }
 }

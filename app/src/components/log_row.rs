@@ -1,73 +1,165 @@
-//! One table row per log entry.
+//! One row per entry: time, level, process and the message's first line
+//! with its ANSI colours and search matches. Text is always set as text
+//! nodes, so markup in a log line shows as text and never runs.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Local, Utc};
 use leptos::prelude::*;
 
-use crate::log_entry::{format_timestamp, LogEntry};
+use crate::ansi::parse_ansi;
+use crate::components::log_viewer::ViewerContext;
+use crate::format;
+use crate::hooks::use_log_stream::Keep;
+use crate::log_entry::LogEntry;
+use crate::search::highlight_segments;
 
-/// Renders an entry. The message is a text node, so markup in a log line is
-/// shown as text, never interpreted as HTML.
 #[component]
 pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    if let Some(dropped) = entry.dropped {
+        return view! {
+            <div class="log-row marker" data-testid="marker-row" data-dropped=dropped role="row">
+                <span class="marker-text">"⚠ " {entry.message.clone()}</span>
+            </div>
+        }
+        .into_any();
+    }
     let level = entry.level;
+    let mut lines = entry.message.lines();
+    let first_line = lines.next().unwrap_or_default().to_owned();
+    let more_lines = lines.count();
+    let timestamp = entry.timestamp;
+    let seq = entry.seq;
+    let selected = move || {
+        viewer
+            .selected
+            .with(|s| s.as_ref().is_some_and(|e| e.seq == seq))
+    };
+    let select = {
+        let entry = entry.clone();
+        move |_| viewer.selected.set(Some(entry.clone()))
+    };
     view! {
-        <tr
+        <div
             class=format!("log-row level-{}", level.css_class())
+            class:selected=selected
+            class:continued=entry.continued
             data-testid="log-row"
             data-level=level.as_str()
             data-process=entry.process_name.clone()
-            data-seq=entry.seq
+            data-stream=entry.stream.as_str()
+            data-seq=seq
+            role="row"
+            on:click=select
         >
-            <td class="time" title=format_timestamp(&entry.timestamp)>
-                {local_time_of_day(&entry.timestamp)}
-            </td>
-            <td class="level">
-                <span class="level-badge">{level.as_str()}</span>
-            </td>
-            <td class="process">{entry.process_name.clone()}</td>
-            <td class="message">{entry.message.clone()}</td>
-        </tr>
+            <span class="cell time" on:mouseenter=move |ev| show_relative_time(&ev, &timestamp, viewer.utc.get_untracked())>
+                {move || format::time_of_day(&timestamp, viewer.utc.get())}
+            </span>
+            <span class="cell level"><span class="level-badge">{level.as_str()}</span></span>
+            <span class="cell process">{entry.process_name.clone()}</span>
+            <span class="cell message">
+                {move || viewer.highlight.with(|highlight| message_view(&first_line, highlight))}
+                {(more_lines > 0).then(|| view! { <span class="more-lines">{format!("  ⏎ {more_lines} more")}</span> })}
+            </span>
+        </div>
     }
+    .into_any()
 }
 
-/// `HH:MM:SS.mmm` in the viewer's local time zone.
-fn local_time_of_day(timestamp: &DateTime<Utc>) -> String {
-    timestamp
-        .with_timezone(&Local)
-        .format("%H:%M:%S%.3f")
-        .to_string()
+/// The hover title of a time cell: how long ago, and the exact time.
+fn show_relative_time(
+    event: &leptos::ev::MouseEvent,
+    timestamp: &chrono::DateTime<chrono::Utc>,
+    utc: bool,
+) {
+    #[cfg(feature = "hydrate")]
+    {
+        let cell = event_target::<web_sys::HtmlElement>(event);
+        let now = chrono::Utc::now();
+        cell.set_title(&format!(
+            "{} — {}",
+            format::relative(timestamp, &now),
+            format::full_time(timestamp, utc)
+        ));
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (event, timestamp, utc);
+}
+
+/// A message with its ANSI styles as spans and search matches as `<mark>`.
+pub fn message_view(text: &str, highlight: &Keep) -> impl IntoView {
+    let spans = parse_ansi(text);
+    let ranges = highlight
+        .search
+        .as_ref()
+        .map(|search| {
+            let stripped: String = spans.iter().map(|s| s.text.as_str()).collect();
+            search.ranges(&stripped)
+        })
+        .unwrap_or_default();
+    highlight_segments(&spans, &ranges)
+        .into_iter()
+        .map(|segment| {
+            let style = &spans[segment.span].style;
+            let nonempty = |s: String| (!s.is_empty()).then_some(s);
+            let (class, css) = (nonempty(style.classes()), nonempty(style.inline_css()));
+            if segment.highlighted {
+                view! { <mark class=class style=css>{segment.text}</mark> }.into_any()
+            } else if style.is_plain() {
+                segment.text.into_any()
+            } else {
+                view! { <span class=class style=css>{segment.text}</span> }.into_any()
+            }
+        })
+        .collect_view()
 }
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
-    use crate::level::Level;
-    use crate::log_entry::Stream;
+    use crate::filter::LogFilter;
+    use crate::search::Search;
+
+    fn render(text: &str, search: &str) -> String {
+        let filter = LogFilter {
+            text: search.into(),
+            ..LogFilter::default()
+        };
+        let keep = Keep {
+            search: Search::new(&filter).expect("valid"),
+            filter,
+        };
+        let text = text.to_owned();
+        Owner::new().with(|| view! { <p>{message_view(&text, &keep)}</p> }.to_html())
+    }
 
     #[test]
     fn markup_in_a_message_is_rendered_as_text() {
-        let entry = Arc::new(LogEntry {
-            message: "<img src=x onerror=alert(1)> & <b>bold</b>".into(),
-            level: Level::Critical,
-            process_name: "evil<script>".into(),
-            timestamp: Utc::now(),
-            seq: 3,
-            stream: Stream::Stdout,
-            pid: Some(1),
-            continued: false,
-            dropped: None,
-        });
-        let html = Owner::new().with(|| view! { <LogRow entry/> }.to_html());
+        let html = render("<img src=x onerror=alert(1)> & <b>bold</b>", "");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>"), "{html}");
-        assert!(!html.contains("<script>"), "{html}");
         assert!(
             html.contains("&lt;img src=x onerror=alert(1)&gt;"),
             "{html}"
         );
-        assert!(html.contains("level-critical"), "{html}");
-        assert!(html.contains("data-seq=\"3\""), "{html}");
+    }
+
+    #[test]
+    fn ansi_colours_become_classes_and_matches_marks() {
+        let html = render("\u{1b}[31mERROR\u{1b}[0m disk <full>", "disk");
+        assert!(
+            html.contains(r#"<span class="ansi-fg-1">ERROR</span>"#),
+            "{html}"
+        );
+        assert!(html.contains("<mark"), "{html}");
+        assert!(html.contains(">disk</mark>"), "{html}");
+        assert!(html.contains("&lt;full&gt;"), "{html}");
+        assert!(!html.contains('\u{1b}'), "{html}");
+    }
+
+    #[test]
+    fn extended_colours_are_inline_styles() {
+        let html = render("\u{1b}[38;2;1;2;3mrgb", "");
+        assert!(html.contains(r#"style="color:rgb(1,2,3);""#), "{html}");
     }
 }

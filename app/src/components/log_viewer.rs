@@ -1,4 +1,4 @@
-//! The live log viewer: filters, connection state and the table of entries.
+//! The live log viewer: filter bar, virtualised rows, details pane.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -6,254 +6,174 @@ use std::sync::Arc;
 use leptos::html;
 use leptos::prelude::*;
 
-use crate::components::connection_badge::ConnectionBadge;
-use crate::components::log_row::LogRow;
-use crate::filter::LogFilter;
-use crate::hooks::use_log_stream::use_log_stream;
-use crate::level::Level;
+use crate::components::filter_bar::FilterBar;
+use crate::components::log_details::LogDetails;
+use crate::components::log_list::LogList;
+use crate::hooks::use_log_stream::{use_log_stream, Keep, LogStream, StreamOptions};
+use crate::hooks::use_view_query::{use_view_query, ViewQueryHandle};
 use crate::log_entry::LogEntry;
-use crate::ring_buffer::RingBuffer;
+use crate::search::Search;
 
 /// How many entries the page keeps; older ones are dropped first.
-pub const MAX_ROWS: usize = 10_000;
+pub const MAX_ROWS: usize = 100_000;
+/// Entries replayed from the server's memory when the page opens.
+pub const INITIAL_TAIL: usize = 2_000;
 
-/// Distance from the bottom, in pixels, that still counts as "at the bottom".
-const BOTTOM_SLACK: i32 = 8;
+/// Everything the viewer's parts share.
+#[derive(Clone, Copy, Debug)]
+pub struct ViewerContext {
+    pub stream: LogStream,
+    pub query: ViewQueryHandle,
+    /// Rows that pass the filters (the text too, unless highlight-only).
+    pub keep: Memo<Keep>,
+    /// The search whose matches are marked.
+    pub highlight: Memo<Keep>,
+    /// Why the search text is not a valid regex, if it is not.
+    pub search_error: Memo<Option<String>>,
+    /// Keep the newest row in view.
+    pub follow: RwSignal<bool>,
+    /// Rows that arrived below the view since following stopped.
+    pub new_lines: RwSignal<usize>,
+    pub utc: RwSignal<bool>,
+    pub selected: RwSignal<Option<Arc<LogEntry>>>,
+    /// The one process this viewer is about (the per-process page).
+    pub fixed_process: StoredValue<Option<String>>,
+    pub search_box: NodeRef<html::Input>,
+    /// Ticks once a second: sparklines and relative times.
+    pub tick: RwSignal<u64>,
+}
 
+impl ViewerContext {
+    /// The viewer's state for all processes (`None`) or one.
+    pub fn new(process: Option<String>) -> ViewerContext {
+        let query = use_view_query();
+        let initial_query = query
+            .view
+            .with_untracked(|v| v.hiding_filter().to_query_pairs())
+            .into_iter()
+            .fold(
+                form_urlencoded::Serializer::new(String::new()),
+                |mut s, (k, v)| {
+                    s.append_pair(k, &v);
+                    s
+                },
+            )
+            .finish();
+        let stream = use_log_stream(StreamOptions {
+            capacity: MAX_ROWS,
+            process: process.clone(),
+            tail: INITIAL_TAIL,
+            initial_query,
+        });
+        let fixed = process.clone();
+        let keep = Memo::new(move |_| {
+            let mut filter = query.view.with(|v| v.hiding_filter());
+            if let Some(process) = &fixed {
+                filter.processes = BTreeSet::from([process.clone()]);
+            }
+            let search = Search::new(&filter).ok().flatten();
+            Keep { filter, search }
+        });
+        let highlight = Memo::new(move |_| {
+            let filter = query.view.with(|v| v.filter.clone());
+            let search = Search::new(&filter).ok().flatten();
+            Keep { filter, search }
+        });
+        let search_error = Memo::new(move |_| query.view.with(|v| Search::new(&v.filter).err()));
+        // The kept entries are indexed incrementally as they arrive; a new
+        // filter (typed, or from back/forward) re-indexes them once.
+        Effect::new(move |_| stream.set_keep(keep.get()));
+        let tick = RwSignal::new(0u64);
+        #[cfg(feature = "hydrate")]
+        {
+            if let Ok(handle) = set_interval_with_handle(
+                move || tick.update(|t| *t += 1),
+                std::time::Duration::from_secs(1),
+            ) {
+                on_cleanup(move || handle.clear());
+            }
+        }
+        ViewerContext {
+            stream,
+            query,
+            keep,
+            highlight,
+            search_error,
+            follow: RwSignal::new(true),
+            new_lines: RwSignal::new(0),
+            utc: RwSignal::new(false),
+            selected: RwSignal::new(None),
+            fixed_process: StoredValue::new(process),
+            search_box: NodeRef::new(),
+            tick,
+        }
+    }
+}
+
+/// The viewer; its state comes from the page's [`ViewerContext`].
 #[component]
 pub fn LogViewer() -> impl IntoView {
-    let stream = use_log_stream(MAX_ROWS);
-    let process = RwSignal::new(String::new());
-    let min_level = RwSignal::new(None::<Level>);
-    let text = RwSignal::new(String::new());
-    let follow = RwSignal::new(true);
+    #[cfg(feature = "hydrate")]
+    keyboard_shortcuts(expect_context::<ViewerContext>());
+    view! {
+        <section class="viewer" aria-label="Logs">
+            <FilterBar/>
+            <LogList/>
+            <LogDetails/>
+        </section>
+    }
+    .into_any()
+}
 
-    let filter = Memo::new(move |_| LogFilter {
-        processes: process.with(|name| {
-            if name.is_empty() {
-                BTreeSet::new()
-            } else {
-                BTreeSet::from([name.clone()])
+/// `/` or Ctrl+F: search; Esc: close details, else clear the search; End:
+/// follow; Space: pause or resume.
+#[cfg(feature = "hydrate")]
+fn keyboard_shortcuts(viewer: ViewerContext) {
+    use leptos::ev;
+    use wasm_bindgen::JsCast;
+
+    let handle = window_event_listener(ev::keydown, move |event| {
+        let typing = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        let key = event.key();
+        let focus_search = || {
+            if let Some(input) = viewer.search_box.get_untracked() {
+                let _ = input.focus();
+                input.select();
             }
-        }),
-        min_level: min_level.get(),
-        text: text.get(),
-        ..LogFilter::default()
-    });
-    // Every change of the entries or the filter yields a new list, so the
-    // default equality check would only cost a walk over both lists.
-    let visible = Memo::new_with_compare(
-        move |_| {
-            filter.with(|filter| {
-                let matcher = filter.substring_matcher();
-                stream.entries.with(|ring| {
-                    ring.iter()
-                        .filter(|entry| matcher.matches(entry))
-                        .cloned()
-                        .collect::<Vec<Arc<LogEntry>>>()
-                })
-            })
-        },
-        |_, _| true,
-    );
-
-    let scroller = NodeRef::<html::Div>::new();
-    let last_scroll_top = StoredValue::new(0);
-    // Keep the newest row in view while following; runs after the rows render.
-    Effect::new(move |_| {
-        visible.track();
-        if follow.get() {
-            request_animation_frame(move || {
-                if let Some(el) = scroller.get_untracked() {
-                    el.set_scroll_top(el.scroll_height());
-                }
-            });
-        }
-    });
-    // Scrolling up stops following; reaching the bottom again resumes it.
-    // Appending rows never lowers scrollTop, so only the reader can.
-    let on_scroll = move |_| {
-        let Some(el) = scroller.get_untracked() else {
-            return;
         };
-        let top = el.scroll_top();
-        let at_bottom = el.scroll_height() - top - el.client_height() <= BOTTOM_SLACK;
-        if at_bottom {
-            follow.set(true);
-        } else if top < last_scroll_top.get_value() {
-            follow.set(false);
+        match key.as_str() {
+            "/" if !typing => {
+                event.prevent_default();
+                focus_search();
+            }
+            "f" if event.ctrl_key() || event.meta_key() => {
+                event.prevent_default();
+                focus_search();
+            }
+            "Escape" => {
+                if viewer.selected.get_untracked().is_some() {
+                    viewer.selected.set(None);
+                } else {
+                    viewer.query.update(true, |view| view.filter.text.clear());
+                    if let Some(input) = viewer.search_box.get_untracked() {
+                        let _ = input.blur();
+                    }
+                }
+            }
+            "End" if !typing => {
+                event.prevent_default();
+                viewer.follow.set(true);
+            }
+            " " if !typing => {
+                event.prevent_default();
+                let paused = viewer.stream.paused.get_untracked();
+                viewer.stream.set_paused(!paused);
+            }
+            _ => {}
         }
-        last_scroll_top.set_value(top);
-    };
-
-    let process_names = move || {
-        stream
-            .process_counts
-            .with(|counts| counts.keys().cloned().collect::<Vec<_>>())
-    };
-    let shown = move || visible.with(Vec::len);
-    let total = move || stream.entries.with(RingBuffer::len);
-
-    view! {
-        <div class="viewer">
-            <header class="toolbar">
-                <h1 class="brand">"Logdeck"</h1>
-                <label class="control">
-                    <span>"Process"</span>
-                    <select
-                        data-testid="process-filter"
-                        aria-label="Process"
-                        on:change=move |ev| process.set(event_target_value(&ev))
-                        prop:value=move || process.get()
-                    >
-                        <option value="">"All processes"</option>
-                        <For each=process_names key=|name| name.clone() let:name>
-                            <ProcessOption name stream_counts=stream.process_counts selected=process/>
-                        </For>
-                    </select>
-                </label>
-                <label class="control">
-                    <span>"Level"</span>
-                    <select
-                        data-testid="level-filter"
-                        aria-label="Minimum level"
-                        on:change=move |ev| min_level.set(event_target_value(&ev).parse().ok())
-                        prop:value=move || min_level.get().map(Level::as_str).unwrap_or_default()
-                    >
-                        <option value="">"All levels"</option>
-                        {Level::ALL
-                            .into_iter()
-                            .map(|level| {
-                                view! {
-                                    <option value=level.as_str()>
-                                        {format!("{} and above", level.as_str())}
-                                    </option>
-                                }
-                            })
-                            .collect_view()}
-                    </select>
-                </label>
-                <input
-                    class="search"
-                    type="search"
-                    placeholder="Search messages"
-                    aria-label="Search messages"
-                    data-testid="search"
-                    on:input=move |ev| text.set(event_target_value(&ev))
-                    prop:value=move || text.get()
-                />
-                <label class="control follow">
-                    <input
-                        type="checkbox"
-                        data-testid="follow"
-                        prop:checked=move || follow.get()
-                        on:change=move |ev| follow.set(event_target_checked(&ev))
-                    />
-                    <span>"Follow"</span>
-                </label>
-                <button type="button" data-testid="clear" on:click=move |_| stream.clear()>
-                    "Clear"
-                </button>
-                <span class="row-count" data-testid="row-count">
-                    {shown} " of " {total} " lines"
-                </span>
-                <ConnectionBadge status=stream.status/>
-            </header>
-            <div class="log-scroll" node_ref=scroller on:scroll=on_scroll>
-                <table class="log-table" data-testid="log-table">
-                    <thead>
-                        <tr>
-                            <th class="time">"Time"</th>
-                            <th class="level">"Level"</th>
-                            <th class="process">"Process"</th>
-                            <th class="message">"Message"</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        <For
-                            each=move || visible.get()
-                            key=|entry| entry.seq
-                            children=|entry| view! { <LogRow entry/> }
-                        />
-                    </tbody>
-                </table>
-                <Show when=move || visible.with(Vec::is_empty)>
-                    <p class="empty" data-testid="empty">
-                        {move || {
-                            if total() == 0 {
-                                "Waiting for log lines…"
-                            } else {
-                                "No lines match the filters."
-                            }
-                        }}
-                    </p>
-                </Show>
-            </div>
-        </div>
-    }
-}
-
-/// One entry of the process filter, with its count of kept lines.
-#[component]
-fn ProcessOption(
-    name: String,
-    stream_counts: RwSignal<std::collections::BTreeMap<String, usize>>,
-    selected: RwSignal<String>,
-) -> impl IntoView {
-    let label_name = name.clone();
-    let count_name = name.clone();
-    let selected_name = name.clone();
-    view! {
-        <option value=name selected=move || selected.with(|s| *s == selected_name)>
-            {label_name} " ("
-            {move || stream_counts.with(|counts| counts.get(&count_name).copied().unwrap_or(0))}
-            ")"
-        </option>
-    }
-}
-
-#[cfg(all(test, feature = "ssr"))]
-mod tests {
-    use super::*;
-
-    fn render() -> String {
-        let owner = Owner::new();
-        owner.with(|| view! { <LogViewer/> }.to_html())
-    }
-
-    #[test]
-    fn renders_the_controls_and_an_empty_table_on_the_server() {
-        let html = render();
-        for test_id in [
-            "process-filter",
-            "level-filter",
-            "search",
-            "follow",
-            "row-count",
-            "log-table",
-            "connection-status",
-        ] {
-            assert!(
-                html.contains(&format!("data-testid=\"{test_id}\"")),
-                "{test_id} missing"
-            );
-        }
-        assert!(
-            html.contains(">connecting<"),
-            "the badge starts as connecting"
-        );
-        assert!(html.contains("Waiting for log lines"));
-        assert!(!html.contains("data-testid=\"log-row\""));
-    }
-
-    #[test]
-    fn offers_every_level_as_a_minimum() {
-        let html = render();
-        for level in Level::ALL {
-            assert!(
-                html.contains(&format!("value=\"{}\"", level.as_str())),
-                "{level}"
-            );
-        }
-    }
+    });
+    on_cleanup(move || handle.remove());
 }

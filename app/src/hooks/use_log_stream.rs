@@ -1,16 +1,18 @@
 //! The live `/ws/logs` stream as reactive state.
 //!
 //! On the server this only creates the (empty) state the page renders with;
-//! after hydration the browser connects, appends entries once per animation
-//! frame, and reconnects with backoff when the connection drops.
+//! after hydration the browser connects with `batch=1`, appends entries once
+//! per animation frame, and on a dropped connection reconnects with backoff
+//! and resumes with `since=<last seq>`, so nothing is lost or shown twice.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use leptos::prelude::*;
 
+use crate::filter::LogFilter;
 use crate::log_entry::LogEntry;
-use crate::ring_buffer::RingBuffer;
+use crate::log_store::LogStore;
+use crate::search::Search;
 
 /// Where the browser's connection to `/ws/logs` stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +25,8 @@ pub enum ConnectionStatus {
     Reconnecting {
         attempt: u32,
     },
+    /// The browser says it has no network.
+    Offline,
 }
 
 impl ConnectionStatus {
@@ -31,6 +35,7 @@ impl ConnectionStatus {
             ConnectionStatus::Connecting => "connecting".into(),
             ConnectionStatus::Live => "live".into(),
             ConnectionStatus::Reconnecting { attempt } => format!("reconnecting ({attempt})"),
+            ConnectionStatus::Offline => "offline".into(),
         }
     }
 
@@ -39,80 +44,192 @@ impl ConnectionStatus {
             ConnectionStatus::Connecting => "connecting",
             ConnectionStatus::Live => "live",
             ConnectionStatus::Reconnecting { .. } => "reconnecting",
+            ConnectionStatus::Offline => "offline",
         }
     }
+}
+
+/// Which entries the viewer shows: the filter and its compiled search.
+#[derive(Clone, Debug, Default)]
+pub struct Keep {
+    pub filter: LogFilter,
+    pub search: Option<Search>,
+}
+
+impl PartialEq for Keep {
+    fn eq(&self, other: &Self) -> bool {
+        // The search is compiled from the filter.
+        self.filter == other.filter
+    }
+}
+
+impl Keep {
+    pub fn matches(&self, entry: &LogEntry) -> bool {
+        entry.dropped.is_some() || self.filter.matches_with(entry, self.search.as_ref())
+    }
+}
+
+/// How the visible rows changed last, for keeping the view still.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Change {
+    pub appended: usize,
+    /// Rows that left the top (evicted from the buffer).
+    pub removed_front: usize,
+    /// Older rows added at the top ("load older").
+    pub prepended: usize,
+    /// Bumped on every change, so equal changes still notify.
+    pub serial: u64,
+}
+
+/// What [`use_log_stream`] needs to know.
+#[derive(Clone, Debug)]
+pub struct StreamOptions {
+    /// Entries kept in the browser.
+    pub capacity: usize,
+    /// Only this process (the per-process page): filtered by the server,
+    /// and history since its last start loaded first.
+    pub process: Option<String>,
+    /// Entries to replay from the server's memory on the first connect.
+    pub tail: usize,
+    /// The page's filters when it opened (as query parameters): if any,
+    /// the matching history is loaded first, so a shared link shows its
+    /// lines even when they are older than the replayed tail.
+    pub initial_query: String,
 }
 
 /// The entries received so far and the connection state.
 #[derive(Clone, Copy, Debug)]
 pub struct LogStream {
-    /// The newest entries, bounded by the capacity given to
-    /// [`use_log_stream`]. Shared pointers, so rendering a filtered view
-    /// copies pointers rather than messages.
-    pub entries: RwSignal<RingBuffer<Arc<LogEntry>>>,
-    /// How many kept entries each process has, for the process filter.
-    pub process_counts: RwSignal<BTreeMap<String, usize>>,
+    pub store: RwSignal<LogStore>,
     pub status: RwSignal<ConnectionStatus>,
+    /// While paused, new entries are held back (not dropped) and shown on
+    /// resume.
+    pub paused: RwSignal<bool>,
+    /// How many entries are held back.
+    pub held: RwSignal<usize>,
+    held_entries: StoredValue<Vec<LogEntry>>,
+    pub last_change: RwSignal<Change>,
+    keep: RwSignal<Arc<Keep>>,
+    /// "Load older" is running / failed.
+    pub loading_older: RwSignal<bool>,
+    pub history_error: RwSignal<Option<String>>,
+    /// No older entries exist on the server.
+    pub history_exhausted: RwSignal<bool>,
+    // Read by the browser's connection loop only.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    options: StoredValue<StreamOptions>,
 }
 
 impl LogStream {
-    fn new(capacity: usize) -> Self {
+    fn new(options: StreamOptions) -> Self {
         Self {
-            entries: RwSignal::new(RingBuffer::new(capacity)),
-            process_counts: RwSignal::new(BTreeMap::new()),
+            store: RwSignal::new(LogStore::new(options.capacity)),
             status: RwSignal::new(ConnectionStatus::Connecting),
+            paused: RwSignal::new(false),
+            held: RwSignal::new(0),
+            held_entries: StoredValue::new(Vec::new()),
+            last_change: RwSignal::new(Change::default()),
+            keep: RwSignal::new(Arc::new(Keep::default())),
+            loading_older: RwSignal::new(false),
+            history_error: RwSignal::new(None),
+            history_exhausted: RwSignal::new(false),
+            options: StoredValue::new(options),
         }
     }
 
-    /// Appends a batch of entries (oldest first), keeping the per-process
-    /// counts in step with what the ring evicts.
-    pub fn append(&self, batch: Vec<LogEntry>) {
+    fn changed(&self, change: Change) {
+        let serial = self.last_change.get_untracked().serial + 1;
+        self.last_change.set(Change { serial, ..change });
+    }
+
+    /// Takes a batch of new entries (oldest first): shown at once, or held
+    /// while paused.
+    pub fn receive(&self, batch: Vec<LogEntry>) {
         if batch.is_empty() {
             return;
         }
-        self.process_counts.update(|counts| {
-            for entry in &batch {
-                match counts.get_mut(&entry.process_name) {
-                    Some(count) => *count += 1,
-                    None => {
-                        counts.insert(entry.process_name.clone(), 1);
-                    }
+        if self.paused.get_untracked() {
+            let capacity = self.store.with_untracked(LogStore::capacity);
+            let held = self.held_entries.try_update_value(|held| {
+                held.extend(batch);
+                // The buffer could not keep more than this anyway.
+                if held.len() > capacity {
+                    held.drain(..held.len() - capacity);
                 }
-            }
-        });
-        let mut evicted = Vec::new();
-        self.entries.update(|ring| {
-            evicted.extend(
-                batch
-                    .into_iter()
-                    .filter_map(|entry| ring.push(Arc::new(entry))),
-            );
-        });
-        if !evicted.is_empty() {
-            self.process_counts.update(|counts| {
-                for entry in &evicted {
-                    if let Some(count) = counts.get_mut(&entry.process_name) {
-                        *count = count.saturating_sub(1);
-                    }
-                }
+                held.len()
             });
+            self.held.set(held.unwrap_or(0));
+            return;
+        }
+        let keep = self.keep.get_untracked();
+        let mut appended = Default::default();
+        self.store
+            .update(|store| appended = store.append(batch, &|e| keep.matches(e)));
+        self.changed(Change {
+            appended: appended.shown,
+            removed_front: appended.evicted_visible,
+            ..Change::default()
+        });
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.set(paused);
+        if !paused {
+            let held = self
+                .held_entries
+                .try_update_value(std::mem::take)
+                .unwrap_or_default();
+            self.held.set(0);
+            self.receive(held);
         }
     }
 
-    /// Forgets every entry received so far.
+    /// Applies a new filter to everything kept.
+    pub fn set_keep(&self, keep: Keep) {
+        let keep = Arc::new(keep);
+        self.keep.set(keep.clone());
+        self.store
+            .update(|store| store.refilter(&|e| keep.matches(e)));
+        self.changed(Change::default());
+    }
+
+    /// Forgets everything received.
     pub fn clear(&self) {
-        self.entries.update(RingBuffer::clear);
-        self.process_counts.update(BTreeMap::clear);
+        self.store.update(LogStore::clear);
+        self.changed(Change::default());
+    }
+
+    /// Pages back through the server's history before the oldest entry
+    /// kept, and adds what it finds at the top.
+    pub fn load_older(&self) {
+        #[cfg(feature = "hydrate")]
+        browser::load_older(*self);
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    fn prepend(&self, older: Vec<LogEntry>) -> usize {
+        let keep = self.keep.get_untracked();
+        let mut shown = 0;
+        self.store
+            .update(|store| shown = store.prepend(older, &|e| keep.matches(e)));
+        self.changed(Change {
+            prepended: shown,
+            ..Change::default()
+        });
+        shown
     }
 }
 
-/// Keeps up to `capacity` of the newest entries from `/ws/logs`.
-pub fn use_log_stream(capacity: usize) -> LogStream {
-    let stream = LogStream::new(capacity);
+/// Keeps up to `options.capacity` of the newest entries from `/ws/logs`.
+pub fn use_log_stream(options: StreamOptions) -> LogStream {
+    let stream = LogStream::new(options);
     #[cfg(feature = "hydrate")]
-    browser::connect(stream, capacity);
+    browser::connect(stream);
     stream
 }
+
+#[cfg(feature = "hydrate")]
+pub use browser::{sleep, socket_url};
 
 #[cfg(feature = "hydrate")]
 mod browser {
@@ -122,6 +239,7 @@ mod browser {
     use std::rc::Rc;
     use std::time::Duration;
 
+    use chrono::Utc;
     use futures::channel::oneshot;
     use futures::{future, Sink, StreamExt};
     use gloo_net::websocket::{futures::WebSocket, Message, State};
@@ -129,68 +247,178 @@ mod browser {
     use leptos::task::spawn_local;
 
     use super::{ConnectionStatus, LogStream};
+    use crate::api::{fetch_history, fetch_info, fetch_process};
     use crate::backoff::Backoff;
-    use crate::log_entry::LogEntry;
+    use crate::level::Level;
+    use crate::log_entry::{LogEntry, Stream};
 
     const RECONNECT: Backoff = Backoff {
         initial: Duration::from_millis(500),
         max: Duration::from_secs(10),
         multiplier: 2.0,
     };
+    /// Entries fetched per "load older".
+    const HISTORY_PAGE: usize = 1000;
 
     /// Starts the connection once the page is live in the browser; unmounting
     /// the component closes the socket and ends the loop.
-    pub(super) fn connect(stream: LogStream, capacity: usize) {
+    pub(super) fn connect(stream: LogStream) {
         let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
         on_cleanup(move || drop(cancel_tx));
         let mut cancel_rx = Some(cancel_rx);
         Effect::new(move |_| {
             if let Some(cancel_rx) = cancel_rx.take() {
                 spawn_local(async move {
-                    let connection = Box::pin(reconnect_forever(stream, capacity));
-                    future::select(connection, cancel_rx).await;
+                    future::select(Box::pin(follow(stream)), cancel_rx).await;
                 });
             }
         });
     }
 
-    async fn reconnect_forever(stream: LogStream, capacity: usize) {
-        let url = logs_url();
+    fn process_param(stream: &LogStream) -> String {
+        stream
+            .options
+            .with_value(|o| o.process.clone())
+            .map(|p| format!("&process={}", encode(&p)))
+            .unwrap_or_default()
+    }
+
+    async fn follow(stream: LogStream) {
         let mut attempt = 0;
+        let mut run_id: Option<String> = None;
         loop {
-            match WebSocket::open(&url) {
-                Ok(socket) => {
-                    if run_session(socket, stream, capacity).await {
-                        attempt = 0;
+            match fetch_info().await {
+                Ok(info) => {
+                    if run_id.as_ref().is_some_and(|old| *old != info.run_id) {
+                        // A new server run numbers its entries afresh.
+                        stream.store.update(|s| s.reset_sequence());
+                        stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing")]);
+                    }
+                    if run_id.is_none() {
+                        load_initial_history(&stream).await;
+                    }
+                    run_id = Some(info.run_id);
+                    let resume = stream.store.with_untracked(|s| s.last_seq());
+                    let start = match resume {
+                        Some(seq) => format!("since={seq}"),
+                        None => format!("tail={}", stream.options.with_value(|o| o.tail)),
+                    };
+                    let url = socket_url(&format!(
+                        "/ws/logs?batch=1&{start}{}",
+                        process_param(&stream)
+                    ));
+                    if let Ok(socket) = WebSocket::open(&url) {
+                        if run_session(socket, stream).await {
+                            attempt = 0;
+                        }
                     }
                 }
-                Err(error) => leptos::logging::warn!("cannot open {url}: {error}"),
+                Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
             }
             attempt += 1;
-            stream
-                .status
-                .set(ConnectionStatus::Reconnecting { attempt });
+            let online = window().navigator().on_line();
+            stream.status.set(if online {
+                ConnectionStatus::Reconnecting { attempt }
+            } else {
+                ConnectionStatus::Offline
+            });
             sleep(RECONNECT.delay(attempt, js_sys::Math::random())).await;
         }
     }
 
+    /// On the per-process page: everything since the process last started;
+    /// on a page opened with filters: the newest matching history.
+    async fn load_initial_history(stream: &LogStream) {
+        let (process, initial) = stream
+            .options
+            .with_value(|o| (o.process.clone(), o.initial_query.clone()));
+        let query = match process {
+            Some(process) => {
+                let start = fetch_process(&process).await.ok().and_then(|p| p.start_seq);
+                let after = start
+                    .map(|s| format!("&after_seq={}", s.saturating_sub(1)))
+                    .unwrap_or_default();
+                format!("process={}&limit=10000{after}", encode(&process))
+            }
+            None if !initial.is_empty() => format!("{initial}&limit={}", HISTORY_PAGE * 2),
+            None => return,
+        };
+        match fetch_history(&query).await {
+            Ok(mut newest_first) => {
+                newest_first.reverse();
+                stream.receive(newest_first);
+            }
+            Err(error) => stream.history_error.set(Some(error)),
+        }
+    }
+
+    pub(super) fn load_older(stream: LogStream) {
+        if stream.loading_older.get_untracked() {
+            return;
+        }
+        stream.loading_older.set(true);
+        stream.history_error.set(None);
+        spawn_local(async move {
+            let before = stream.store.with_untracked(|s| s.oldest_seq());
+            let before = before
+                .map(|s| format!("&before_seq={s}"))
+                .unwrap_or_default();
+            let query = format!("limit={HISTORY_PAGE}{before}{}", process_param(&stream));
+            match fetch_history(&query).await {
+                Ok(mut newest_first) => {
+                    if newest_first.is_empty() {
+                        stream.history_exhausted.set(true);
+                    }
+                    newest_first.reverse();
+                    stream.prepend(newest_first);
+                }
+                Err(error) => stream.history_error.set(Some(error)),
+            }
+            stream.loading_older.set(false);
+        });
+    }
+
+    /// A notice shown only in this page, in the shape of an entry.
+    fn local_notice(message: &str) -> LogEntry {
+        LogEntry {
+            message: message.to_owned(),
+            level: Level::Warning,
+            process_name: "logdeck".into(),
+            timestamp: Utc::now(),
+            seq: 0,
+            stream: Stream::System,
+            pid: None,
+            continued: false,
+            dropped: Some(0),
+        }
+    }
+
     /// Reads one connection until it closes; true if it was ever open.
-    async fn run_session(mut socket: WebSocket, stream: LogStream, capacity: usize) -> bool {
+    async fn run_session(mut socket: WebSocket, stream: LogStream) -> bool {
         // gloo-net's sink becomes ready when the socket opens or fails.
         let _ = poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
         if !matches!(socket.state(), State::Open) {
             return false;
         }
         stream.status.set(ConnectionStatus::Live);
-        let batcher = FrameBatcher::new(stream, capacity);
+        let batcher = FrameBatcher::new(stream);
         while let Some(message) = socket.next().await {
             match message {
-                Ok(Message::Text(text)) => match serde_json::from_str::<LogEntry>(&text) {
-                    Ok(entry) => batcher.push(entry),
-                    Err(error) => {
-                        leptos::logging::warn!("ignoring a frame that is not a log entry: {error}")
+                Ok(Message::Text(text)) => {
+                    let parsed = if text.starts_with('[') {
+                        serde_json::from_str::<Vec<LogEntry>>(&text)
+                    } else {
+                        serde_json::from_str::<LogEntry>(&text).map(|e| vec![e])
+                    };
+                    match parsed {
+                        Ok(entries) => batcher.push(entries),
+                        Err(error) => {
+                            leptos::logging::warn!(
+                                "ignoring a frame that is not a log entry: {error}"
+                            )
+                        }
                     }
-                },
+                }
                 Ok(Message::Bytes(_)) => {}
                 Err(_) => break,
             }
@@ -205,29 +433,28 @@ mod browser {
         pending: Rc<RefCell<Vec<LogEntry>>>,
         scheduled: Rc<Cell<bool>>,
         stream: LogStream,
-        capacity: usize,
     }
 
     impl FrameBatcher {
-        fn new(stream: LogStream, capacity: usize) -> Self {
+        fn new(stream: LogStream) -> Self {
             Self {
                 pending: Rc::default(),
                 scheduled: Rc::default(),
                 stream,
-                capacity,
             }
         }
 
-        fn push(&self, entry: LogEntry) {
+        fn push(&self, entries: Vec<LogEntry>) {
             {
+                let capacity = self.stream.store.with_untracked(|s| s.capacity());
                 let mut pending = self.pending.borrow_mut();
+                pending.extend(entries);
                 // Hidden tabs get no animation frames; keep only what the
-                // ring could hold anyway so memory stays bounded.
-                if pending.len() >= self.capacity {
-                    let excess = pending.len() + 1 - self.capacity;
+                // buffer could hold anyway so memory stays bounded.
+                if pending.len() > capacity {
+                    let excess = pending.len() - capacity;
                     pending.drain(..excess);
                 }
-                pending.push(entry);
             }
             if self.scheduled.replace(true) {
                 return;
@@ -237,23 +464,27 @@ mod browser {
             request_animation_frame(move || {
                 scheduled.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
-                stream.append(batch);
+                stream.receive(batch);
             });
         }
     }
 
-    /// `/ws/logs` on the page's own origin, `wss` when the page is https.
-    fn logs_url() -> String {
+    fn encode(value: &str) -> String {
+        form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    }
+
+    /// `path` on the page's own origin, `wss` when the page is https.
+    pub fn socket_url(path: &str) -> String {
         let location = window().location();
         let scheme = match location.protocol().as_deref() {
             Ok("https:") => "wss",
             _ => "ws",
         };
         let host = location.host().unwrap_or_default();
-        format!("{scheme}://{host}/ws/logs")
+        format!("{scheme}://{host}{path}")
     }
 
-    async fn sleep(duration: Duration) {
+    pub async fn sleep(duration: Duration) {
         let (done_tx, done_rx) = oneshot::channel::<()>();
         set_timeout(
             move || {

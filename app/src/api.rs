@@ -1,0 +1,102 @@
+//! The browser's calls to the server's HTTP API.
+
+use serde::Deserialize;
+
+/// What `GET /api/info` says about the server run.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct ServerInfo {
+    pub name: String,
+    pub run_id: String,
+    pub next_seq: u64,
+}
+
+/// What the client asks of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessAction {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl ProcessAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessAction::Start => "start",
+            ProcessAction::Stop => "stop",
+            ProcessAction::Restart => "restart",
+        }
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use gloo_net::http::Request;
+
+    use super::*;
+    use crate::log_entry::LogEntry;
+    use crate::process::ProcessInfo;
+
+    fn error_text(status: u16, body: &str) -> String {
+        #[derive(Deserialize)]
+        struct ErrorBody {
+            error: String,
+        }
+        serde_json::from_str::<ErrorBody>(body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| format!("HTTP {status}"))
+    }
+
+    pub async fn fetch_info() -> Result<ServerInfo, String> {
+        let response = Request::get("/api/info")
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.ok() {
+            return Err(format!("HTTP {}", response.status()));
+        }
+        response.json().await.map_err(|e| e.to_string())
+    }
+
+    /// `GET /api/logs?{query}`: newest first.
+    pub async fn fetch_history(query: &str) -> Result<Vec<LogEntry>, String> {
+        let response = Request::get(&format!("/api/logs?{query}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if !(200..300).contains(&status) {
+            return Err(error_text(status, &body));
+        }
+        serde_json::from_str(&body).map_err(|e| e.to_string())
+    }
+
+    pub async fn fetch_process(name: &str) -> Result<ProcessInfo, String> {
+        let response = Request::get(&format!("/api/processes/{name}"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if !(200..300).contains(&status) {
+            return Err(error_text(status, &body));
+        }
+        serde_json::from_str(&body).map_err(|e| e.to_string())
+    }
+
+    pub async fn control_process(name: &str, action: ProcessAction) -> Result<ProcessInfo, String> {
+        let response = Request::post(&format!("/api/processes/{name}/{}", action.as_str()))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body = response.text().await.map_err(|e| e.to_string())?;
+        if !(200..300).contains(&status) {
+            return Err(error_text(status, &body));
+        }
+        serde_json::from_str(&body).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub use browser::{control_process, fetch_history, fetch_info, fetch_process};

@@ -1,0 +1,259 @@
+//! The controls above the rows: which processes, levels and streams, the
+//! search box with its regex / case / highlight toggles, follow and pause,
+//! time zone, download, theme and the connection badge.
+
+use std::collections::BTreeSet;
+
+use leptos::prelude::*;
+
+use crate::components::connection_badge::ConnectionBadge;
+use crate::components::log_viewer::ViewerContext;
+use crate::components::theme_toggle::ThemeToggle;
+use crate::hooks::use_process_status::ProcessTable;
+use crate::level::Level;
+use crate::log_entry::Stream;
+use crate::view_query::ViewQuery;
+
+#[component]
+pub fn FilterBar() -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    let view_with = move |f: fn(&ViewQuery) -> bool| move || query.view.with(f);
+    let shown = move || viewer.stream.store.with(|s| s.visible().len());
+    let total = move || viewer.stream.store.with(|s| s.len());
+    let fixed = viewer.fixed_process.get_value().is_some();
+
+    let toggle = move |change: fn(&mut ViewQuery)| move |_| query.update(false, change);
+    let download = move |format: &'static str| {
+        move || {
+            let mut view = query.view.get();
+            if let Some(process) = viewer.fixed_process.get_value() {
+                view.filter.processes = BTreeSet::from([process]);
+            }
+            let hiding = view.hiding_filter();
+            let mut params = ViewQuery {
+                filter: hiding,
+                highlight_only: false,
+            }
+            .to_query_string();
+            params = if params.is_empty() {
+                format!("?format={format}")
+            } else {
+                format!("{params}&format={format}")
+            };
+            format!("/api/logs/download{params}")
+        }
+    };
+
+    view! {
+        <header class="toolbar" role="toolbar" aria-label="Filters">
+            <h1 class="brand"><a href="/">"Logdeck"</a></h1>
+            {(!fixed).then(|| view! { <ProcessPicker/> })}
+            <label class="control">
+                <span>"Level"</span>
+                <select
+                    data-testid="level-filter"
+                    aria-label="Minimum level"
+                    on:change=move |ev| {
+                        let level = event_target_value(&ev).parse::<Level>().ok();
+                        query.update(false, move |view| view.filter.min_level = level);
+                    }
+                    prop:value=move || query.view.with(|v| v.filter.min_level.map(Level::as_str).unwrap_or_default())
+                >
+                    <option value="">"All levels"</option>
+                    // `selected` as well as the property, so the server's
+                    // page already shows the level from the URL.
+                    {Level::ALL
+                        .into_iter()
+                        .map(|level| {
+                            let selected = move || query.view.with(|v| v.filter.min_level == Some(level));
+                            view! {
+                                <option value=level.as_str() selected=selected>
+                                    {format!("{} and above", level.as_str())}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                </select>
+            </label>
+            <fieldset class="control streams" aria-label="Streams">
+                {[Stream::Stdout, Stream::Stderr, Stream::System]
+                    .into_iter()
+                    .map(|stream| {
+                        let on = move || query.view.with(|v| v.filter.streams.is_empty() || v.filter.streams.contains(&stream));
+                        let label = match stream {
+                            Stream::System => "events",
+                            other => other.as_str(),
+                        };
+                        view! {
+                            <label class="stream-toggle" title=format!("Show {} lines", stream.as_str())>
+                                <input
+                                    type="checkbox"
+                                    data-testid=format!("stream-{}", stream.as_str())
+                                    checked=on
+                                    prop:checked=on
+                                    on:change=move |ev| {
+                                        let checked = event_target_checked(&ev);
+                                        query.update(false, move |view| {
+                                            let streams = &mut view.filter.streams;
+                                            if streams.is_empty() {
+                                                streams.extend(Stream::ALL);
+                                            }
+                                            if checked {
+                                                streams.insert(stream);
+                                            } else {
+                                                streams.remove(&stream);
+                                            }
+                                            if streams.len() == Stream::ALL.len() {
+                                                streams.clear();
+                                            }
+                                        });
+                                    }
+                                />
+                                {label}
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </fieldset>
+            <div class="search-group" class:invalid=move || viewer.search_error.get().is_some()>
+                <input
+                    class="search"
+                    type="search"
+                    placeholder="Search  ( / )"
+                    aria-label="Search messages"
+                    data-testid="search"
+                    node_ref=viewer.search_box
+                    value=move || query.view.with(|v| v.filter.text.clone())
+                    on:input=move |ev| {
+                        let text = event_target_value(&ev);
+                        query.update(true, move |view| view.filter.text = text);
+                    }
+                    prop:value=move || query.view.with(|v| v.filter.text.clone())
+                />
+                <button type="button" class="toggle" data-testid="search-regex" title="Regular expression"
+                    aria-pressed=move || view_with(|v| v.filter.regex)().to_string()
+                    on:click=toggle(|v| v.filter.regex = !v.filter.regex)>".*"</button>
+                <button type="button" class="toggle" data-testid="search-case" title="Match case"
+                    aria-pressed=move || view_with(|v| v.filter.case_sensitive)().to_string()
+                    on:click=toggle(|v| v.filter.case_sensitive = !v.filter.case_sensitive)>"Aa"</button>
+                <button type="button" class="toggle" data-testid="search-highlight"
+                    title="Highlight matches without hiding other lines"
+                    aria-pressed=move || view_with(|v| v.highlight_only)().to_string()
+                    on:click=toggle(|v| v.highlight_only = !v.highlight_only)>"highlight"</button>
+                <span class="search-error" data-testid="search-error" role="alert">
+                    {move || viewer.search_error.get().map(|e| format!("invalid regex: {e}"))}
+                </span>
+            </div>
+            <div class="control-group">
+                <button type="button" data-testid="follow" aria-pressed=move || viewer.follow.get().to_string()
+                    title="Keep the newest line in view (End)"
+                    on:click=move |_| viewer.follow.update(|f| *f = !*f)>"Follow"</button>
+                <button type="button" data-testid="pause" aria-pressed=move || viewer.stream.paused.get().to_string()
+                    title="Hold new lines back without losing them (Space)"
+                    on:click=move |_| viewer.stream.set_paused(!viewer.stream.paused.get_untracked())>
+                    {move || if viewer.stream.paused.get() { "Resume" } else { "Pause" }}
+                </button>
+                <button type="button" data-testid="utc" aria-pressed=move || viewer.utc.get().to_string()
+                    title="Show times in UTC instead of local time"
+                    on:click=move |_| viewer.utc.update(|u| *u = !*u)>"UTC"</button>
+                <button type="button" data-testid="clear" title="Forget the lines shown so far"
+                    on:click=move |_| viewer.stream.clear()>"Clear"</button>
+                <a class="button" data-testid="download-txt" href=download("txt") download title="Download the filtered logs as text">"⤓ txt"</a>
+                <a class="button" data-testid="download-jsonl" href=download("jsonl") download title="Download the filtered logs as JSON Lines">"⤓ jsonl"</a>
+                <ThemeToggle/>
+            </div>
+            <span class="row-count" data-testid="row-count">{shown} " of " {total} " lines"</span>
+            <ConnectionBadge status=viewer.stream.status/>
+        </header>
+    }
+    .into_any()
+}
+
+/// A drop-down of checkboxes, one per process seen, with its line count.
+#[component]
+fn ProcessPicker() -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    // Every configured process (once the table arrives), every process
+    // seen in the logs, and every one named in the URL.
+    let table = use_context::<ProcessTable>();
+    let names = move || {
+        let mut names: BTreeSet<String> = viewer
+            .stream
+            .store
+            .with(|s| s.counts().keys().cloned().collect());
+        names.extend(query.view.with(|v| v.filter.processes.clone()));
+        if let Some(table) = table {
+            table
+                .processes
+                .with(|all| names.extend(all.iter().map(|p| p.name.clone())));
+        }
+        names.into_iter().collect::<Vec<_>>()
+    };
+    let summary = move || {
+        query.view.with(|v| match v.filter.processes.len() {
+            0 => "All processes".to_owned(),
+            1 => v
+                .filter
+                .processes
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_default(),
+            n => format!("{n} processes"),
+        })
+    };
+    view! {
+        <details class="process-picker">
+            <summary data-testid="process-filter" aria-label="Processes">{summary}</summary>
+            <div class="picker-menu" role="group" aria-label="Show processes">
+                <button type="button" data-testid="process-all" on:click=move |_| query.update(false, |v| v.filter.processes.clear())>
+                    "All processes"
+                </button>
+                <For each=names key=|name| name.clone() let:name>
+                    <ProcessOption name/>
+                </For>
+            </div>
+        </details>
+    }
+}
+
+#[component]
+fn ProcessOption(name: String) -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    let checked_name = name.clone();
+    let is_checked = Memo::new(move |_| {
+        query
+            .view
+            .with(|v| v.filter.processes.contains(&checked_name))
+    });
+    let count_name = name.clone();
+    let toggle_name = name.clone();
+    view! {
+        <label class="picker-option">
+            <input
+                type="checkbox"
+                data-testid=format!("process-option-{name}")
+                checked=is_checked
+                prop:checked=is_checked
+                on:change=move |ev| {
+                    let checked = event_target_checked(&ev);
+                    let name = toggle_name.clone();
+                    query.update(false, move |view| {
+                        if checked {
+                            view.filter.processes.insert(name);
+                        } else {
+                            view.filter.processes.remove(&name);
+                        }
+                    });
+                }
+            />
+            <span class="option-name">{name.clone()}</span>
+            <span class="option-count">
+                {move || viewer.stream.store.with(|s| s.counts().get(&count_name).copied().unwrap_or(0))}
+            </span>
+        </label>
+    }
+}

@@ -1,0 +1,200 @@
+//! The rows, virtualised: only the rows in view (and a margin) exist in the
+//! page, whatever the number kept. Rows have a fixed height, so row `i`
+//! sits at `i × ROW_HEIGHT` and the scrollbar covers every row.
+
+use std::sync::Arc;
+
+use leptos::html;
+use leptos::prelude::*;
+use leptos::web_sys::HtmlDivElement;
+
+use crate::components::log_row::LogRow;
+use crate::components::log_viewer::ViewerContext;
+use crate::log_entry::LogEntry;
+
+/// Height of one row in pixels; the stylesheet reads it from `--row-height`.
+pub const ROW_HEIGHT: i32 = 22;
+/// Rows rendered above and below the visible ones, for smooth scrolling.
+const OVERSCAN: usize = 15;
+
+#[component]
+pub fn LogList() -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let stream = viewer.stream;
+    let scroller = NodeRef::<html::Div>::new();
+    let scroll_top = RwSignal::new(0i32);
+    let viewport = RwSignal::new(600i32);
+    // A scroll the code made (following, keeping the view still) must not
+    // be mistaken for the reader scrolling up.
+    let programmatic = StoredValue::new(false);
+    let last_top = StoredValue::new(0i32);
+    let last_serial = StoredValue::new(0u64);
+
+    let total = Memo::new(move |_| stream.store.with(|s| s.visible().len()));
+    let window = Memo::new(move |_| {
+        let first = (scroll_top.get().max(0) / ROW_HEIGHT) as usize;
+        let rows = (viewport.get().max(ROW_HEIGHT) / ROW_HEIGHT) as usize + 1;
+        stream.store.with(|s| {
+            let visible = s.visible();
+            let start = first.saturating_sub(OVERSCAN).min(visible.len());
+            let end = (first + rows + OVERSCAN).min(visible.len());
+            (
+                start,
+                visible
+                    .range(start..end)
+                    .cloned()
+                    .collect::<Vec<Arc<LogEntry>>>(),
+            )
+        })
+    });
+
+    let scroll_to = move |el: &HtmlDivElement, top: i32| {
+        if el.scroll_top() != top {
+            programmatic.set_value(true);
+            el.set_scroll_top(top);
+        }
+    };
+    // After rows change: follow the newest, or keep what the reader looks
+    // at still (rows evicted above, or older rows loaded above).
+    Effect::new(move |_| {
+        let change = stream.last_change.get();
+        if change.serial == last_serial.get_value() {
+            return;
+        }
+        last_serial.set_value(change.serial);
+        let following = viewer.follow.get_untracked();
+        if !following {
+            viewer.new_lines.update(|n| *n += change.appended);
+        }
+        request_animation_frame(move || {
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
+            if following {
+                scroll_to(&el, el.scroll_height());
+            } else {
+                let shift = (change.prepended as i32 - change.removed_front as i32) * ROW_HEIGHT;
+                if shift != 0 {
+                    scroll_to(&el, (el.scroll_top() + shift).max(0));
+                }
+            }
+            scroll_top.set(el.scroll_top());
+            viewport.set(el.client_height());
+        });
+    });
+    // Following again (the button, End) jumps to the newest row.
+    Effect::new(move |_| {
+        if viewer.follow.get() {
+            viewer.new_lines.set(0);
+            request_animation_frame(move || {
+                if let Some(el) = scroller.get_untracked() {
+                    scroll_to(&el, el.scroll_height());
+                    scroll_top.set(el.scroll_top());
+                    viewport.set(el.client_height());
+                }
+            });
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let handle = window_event_listener(leptos::ev::resize, move |_| {
+            if let Some(el) = scroller.get_untracked() {
+                viewport.set(el.client_height());
+            }
+        });
+        on_cleanup(move || handle.remove());
+    }
+
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        let top = el.scroll_top();
+        let at_bottom = el.scroll_height() - top - el.client_height() <= ROW_HEIGHT;
+        if programmatic.get_value() {
+            programmatic.set_value(false);
+        } else if top < last_top.get_value() - 2 && !at_bottom {
+            viewer.follow.set(false);
+        } else if at_bottom && !viewer.follow.get_untracked() {
+            viewer.follow.set(true);
+        }
+        last_top.set_value(top);
+        scroll_top.set(top);
+        viewport.set(el.client_height());
+    };
+
+    let empty_text = move || {
+        if stream.store.with(|s| s.is_empty()) {
+            "Waiting for log lines…"
+        } else {
+            "No lines match the filters."
+        }
+    };
+
+    view! {
+        <div class="log-area">
+            <div class="log-header" role="row">
+                <button
+                    type="button"
+                    class="load-older"
+                    data-testid="load-older"
+                    disabled=move || stream.loading_older.get() || stream.history_exhausted.get()
+                    on:click=move |_| stream.load_older()
+                    title="Load earlier lines from the server's history"
+                >
+                    {move || {
+                        if stream.loading_older.get() {
+                            "loading…"
+                        } else if stream.history_exhausted.get() {
+                            "no older lines"
+                        } else {
+                            "↑ load older"
+                        }
+                    }}
+                </button>
+                <span class="history-error" role="alert">{move || stream.history_error.get()}</span>
+                <span class="col time">"Time"</span>
+                <span class="col level">"Level"</span>
+                <span class="col process">"Process"</span>
+                <span class="col message">"Message"</span>
+            </div>
+            <Show when=move || stream.paused.get()>
+                <div class="banner paused" data-testid="paused-banner" role="status">
+                    "Paused — " {move || stream.held.get()} " new lines held back "
+                    <button type="button" on:click=move |_| stream.set_paused(false)>"Resume"</button>
+                </div>
+            </Show>
+            <div
+                class="log-scroll"
+                node_ref=scroller
+                on:scroll=on_scroll
+                data-testid="log-table"
+                role="log"
+                aria-label="Log lines"
+                style=format!("--row-height: {ROW_HEIGHT}px")
+            >
+                <div class="log-spacer" style:height=move || format!("{}px", total.get() as i32 * ROW_HEIGHT)>
+                    <div
+                        class="log-window"
+                        style:transform=move || format!("translateY({}px)", window.with(|w| w.0) as i32 * ROW_HEIGHT)
+                    >
+                        <For
+                            each=move || window.with(|w| w.1.clone())
+                            key=|entry| Arc::as_ptr(entry) as usize
+                            children=|entry| view! { <LogRow entry/> }
+                        />
+                    </div>
+                </div>
+                <Show when=move || total.get() == 0>
+                    <p class="empty" data-testid="empty">{empty_text}</p>
+                </Show>
+            </div>
+            <Show when=move || { !viewer.follow.get() && viewer.new_lines.get() > 0 }>
+                <button type="button" class="new-lines" data-testid="new-lines" on:click=move |_| viewer.follow.set(true)>
+                    {move || format!("{} new lines ↓", viewer.new_lines.get())}
+                </button>
+            </Show>
+        </div>
+    }
+    .into_any()
+}

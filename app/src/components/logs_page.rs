@@ -1,0 +1,19 @@
+//! `/`: every process's logs, merged, beside the process panel.
+
+use leptos::prelude::*;
+
+use crate::components::log_viewer::{LogViewer, ViewerContext};
+use crate::components::process_panel::ProcessPanel;
+use crate::hooks::use_process_status::use_process_status;
+
+#[component]
+pub fn LogsPage() -> impl IntoView {
+    provide_context(use_process_status());
+    provide_context(ViewerContext::new(None));
+    view! {
+        <div class="page logs-page">
+            <ProcessPanel/>
+            <LogViewer/>
+        </div>
+    }
+}

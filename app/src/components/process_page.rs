@@ -1,0 +1,31 @@
+//! `/processes/{name}`: one process's logs since its last start, and its
+//! controls.
+
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+use crate::components::log_viewer::{LogViewer, ViewerContext};
+use crate::components::process_controls::{ProcessControls, ProcessFacts};
+use crate::hooks::use_process_status::use_process_status;
+
+#[component]
+pub fn ProcessPage() -> impl IntoView {
+    let params = use_params_map();
+    let table = use_process_status();
+    provide_context(table);
+    let name = params.with_untracked(|p| p.get("name").unwrap_or_default());
+    provide_context(ViewerContext::new(Some(name.clone())));
+    let info_name = name.clone();
+    let info = Memo::new(move |_| table.get(&info_name));
+    view! {
+        <div class="page process-page">
+            <header class="process-header" data-testid="process-header">
+                <a class="back" href="/">"← all logs"</a>
+                <h2 class="process-title">{name.clone()}</h2>
+                <ProcessFacts info/>
+                <ProcessControls name=name.clone() info/>
+            </header>
+            <LogViewer/>
+        </div>
+    }
+}

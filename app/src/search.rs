@@ -1,0 +1,222 @@
+//! Search as the browser does it: the matcher for a [`LogFilter`]'s text and
+//! the ranges to highlight. Regular expressions use `regex-lite` (small
+//! enough for the browser bundle; the same syntax as the server's engine).
+
+use std::ops::Range;
+
+use crate::filter::{LogFilter, Substring, TextSearch};
+
+/// A compiled search: substring or regular expression.
+#[derive(Clone, Debug)]
+pub enum Search {
+    Substring { lower: String, case_sensitive: bool },
+    Regex(regex_lite::Regex),
+}
+
+impl Search {
+    /// The search for `filter`'s text; `None` when there is no text, an
+    /// error message for an invalid regex.
+    pub fn new(filter: &LogFilter) -> Result<Option<Search>, String> {
+        if filter.text.is_empty() {
+            return Ok(None);
+        }
+        if filter.regex {
+            let pattern = if filter.case_sensitive {
+                filter.text.clone()
+            } else {
+                format!("(?i){}", filter.text)
+            };
+            return regex_lite::Regex::new(&pattern)
+                .map(|r| Some(Search::Regex(r)))
+                .map_err(|e| e.to_string());
+        }
+        Ok(Some(Search::Substring {
+            lower: if filter.case_sensitive {
+                filter.text.clone()
+            } else {
+                filter.text.to_lowercase()
+            },
+            case_sensitive: filter.case_sensitive,
+        }))
+    }
+
+    /// Byte ranges of the matches in `text`, in order, not overlapping.
+    pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
+        match self {
+            Search::Regex(regex) => regex
+                .find_iter(text)
+                .filter(|m| !m.is_empty())
+                .map(|m| m.range())
+                .collect(),
+            Search::Substring {
+                lower,
+                case_sensitive,
+            } => {
+                if lower.is_empty() {
+                    return Vec::new();
+                }
+                // Lower-casing non-ASCII text can change its length, so
+                // case-insensitive positions are only exact for ASCII.
+                let haystack = if *case_sensitive {
+                    std::borrow::Cow::Borrowed(text)
+                } else if text.is_ascii() {
+                    std::borrow::Cow::Owned(text.to_ascii_lowercase())
+                } else {
+                    return Vec::new();
+                };
+                haystack
+                    .match_indices(lower.as_str())
+                    .map(|(start, m)| start..start + m.len())
+                    .collect()
+            }
+        }
+    }
+}
+
+impl TextSearch for Search {
+    fn is_match(&self, text: &str) -> bool {
+        match self {
+            Search::Regex(regex) => regex.is_match(text),
+            Search::Substring {
+                lower,
+                case_sensitive,
+            } => Substring::new(lower, *case_sensitive).is_match(text),
+        }
+    }
+}
+
+/// A piece of a styled line: its run (`span`), text, and whether it is part
+/// of a search match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub span: usize,
+    pub text: String,
+    pub highlighted: bool,
+}
+
+/// Cuts styled runs at the edges of `ranges` (byte ranges in the runs'
+/// joined text, sorted and not overlapping), so matches can be marked
+/// without losing colours.
+pub fn highlight_segments(spans: &[crate::ansi::Span], ranges: &[Range<usize>]) -> Vec<Segment> {
+    let mut segments = Vec::new();
+    let mut offset = 0;
+    let mut ranges = ranges.iter().peekable();
+    for (index, span) in spans.iter().enumerate() {
+        let end = offset + span.text.len();
+        let mut cursor = offset;
+        while cursor < end {
+            // Skip ranges that ended before this point.
+            while ranges.peek().is_some_and(|r| r.end <= cursor) {
+                ranges.next();
+            }
+            let (piece_end, highlighted) = match ranges.peek() {
+                Some(r) if r.start <= cursor => (r.end.min(end), true),
+                Some(r) if r.start < end => (r.start, false),
+                _ => (end, false),
+            };
+            let (from, to) = (cursor - offset, piece_end - offset);
+            if let Some(text) = span.text.get(from..to) {
+                segments.push(Segment {
+                    span: index,
+                    text: text.to_owned(),
+                    highlighted,
+                });
+            }
+            cursor = piece_end;
+        }
+        offset = end;
+    }
+    segments
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn search(text: &str, regex: bool, case_sensitive: bool) -> Search {
+        Search::new(&LogFilter {
+            text: text.into(),
+            regex,
+            case_sensitive,
+            ..LogFilter::default()
+        })
+        .expect("valid")
+        .expect("has text")
+    }
+
+    #[test]
+    fn substring_ranges_ignore_case() {
+        let s = search("err", false, false);
+        assert_eq!(s.ranges("ERR: an error, Err"), vec![0..3, 8..11, 15..18]);
+        assert!(s.is_match("ERROR"));
+        let s = search("Err", false, true);
+        assert_eq!(s.ranges("ERR: Err"), vec![5..8]);
+        assert!(!s.is_match("error"));
+    }
+
+    #[test]
+    fn regex_ranges_and_case() {
+        let s = search(r"time(out)?\s\d+", true, false);
+        assert_eq!(s.ranges("Timeout 30 and time 5"), vec![0..10, 15..21]);
+        assert!(s.is_match("TIME 1"));
+        assert!(!search("abc", true, true).is_match("ABC"));
+    }
+
+    #[test]
+    fn no_text_means_no_search_and_bad_regex_is_an_error() {
+        assert!(Search::new(&LogFilter::default()).expect("valid").is_none());
+        let bad = LogFilter {
+            text: "(".into(),
+            regex: true,
+            ..LogFilter::default()
+        };
+        assert!(Search::new(&bad).is_err());
+    }
+
+    #[test]
+    fn highlights_cut_across_coloured_runs() {
+        let spans = crate::ansi::parse_ansi("\u{1b}[31mERROR\u{1b}[0m: disk error");
+        let ranges = search("error", false, false).ranges("ERROR: disk error");
+        let segments = highlight_segments(&spans, &ranges);
+        let shape: Vec<(usize, &str, bool)> = segments
+            .iter()
+            .map(|s| (s.span, s.text.as_str(), s.highlighted))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, "ERROR", true),
+                (1, ": disk ", false),
+                (1, "error", true)
+            ]
+        );
+        let joined: String = segments.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(joined, "ERROR: disk error");
+    }
+
+    #[test]
+    fn a_match_spanning_two_runs_is_marked_in_both() {
+        let spans = crate::ansi::parse_ansi("ab\u{1b}[1mcd");
+        let one_match: Vec<Range<usize>> = std::iter::once(1..3).collect();
+        let segments = highlight_segments(&spans, &one_match);
+        let shape: Vec<(usize, &str, bool)> = segments
+            .iter()
+            .map(|s| (s.span, s.text.as_str(), s.highlighted))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                (0, "a", false),
+                (0, "b", true),
+                (1, "c", true),
+                (1, "d", false)
+            ]
+        );
+        assert_eq!(highlight_segments(&spans, &[]).len(), 2);
+    }
+
+    #[test]
+    fn empty_regex_matches_give_no_ranges() {
+        assert!(search("x*", true, false).ranges("abc").is_empty());
+    }
+}

@@ -1,0 +1,53 @@
+import { expect, test } from '@playwright/test';
+import { LogViewerPage } from '../pages/log-viewer.page';
+
+test('regex and case toggles change what the search matches', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+
+  await viewer.search.fill('^tick [0-9]*5$');
+  await expect(viewer.rows).toHaveCount(0); // a plain substring: nothing contains it
+  await viewer.searchRegex.click();
+  await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'true');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible({ timeout: 10_000 });
+  for (const message of await viewer.messages()) {
+    expect(message).toMatch(/^tick \d*5$/);
+  }
+
+  // Case: "TICK" matches "tick" until case matters.
+  await viewer.search.fill('^TICK \\d+$');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible();
+  await viewer.searchCase.click();
+  await expect(viewer.rows).toHaveCount(0);
+
+  // An invalid regex says so instead of failing silently.
+  await viewer.search.fill('tick (');
+  await expect(viewer.searchError).toContainText('invalid regex');
+});
+
+test('highlight-only marks matches without hiding other rows', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.chooseProcesses('ticker', 'web');
+  await viewer.search.fill('tick');
+  await expect.poll(async () => new Set(await viewer.rowAttributes('data-process'))).toEqual(new Set(['ticker']));
+
+  await viewer.searchHighlight.click();
+  await expect.poll(async () => new Set(await viewer.rowAttributes('data-process')), { timeout: 15_000 }).toEqual(
+    new Set(['ticker', 'web']),
+  );
+  await expect(viewer.rowsOf('ticker').first().locator('mark')).toHaveText('tick');
+  await expect(viewer.rowsOf('web').locator('mark')).toHaveCount(0);
+});
+
+test('stream toggles hide stdout or stderr', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.streamToggle('stdout').uncheck();
+  await viewer.streamToggle('system').uncheck();
+  // flaky and db write errors to stderr every few seconds.
+  await expect(viewer.rows.first()).toBeVisible({ timeout: 20_000 });
+  expect(new Set(await viewer.rowAttributes('data-stream'))).toEqual(new Set(['stderr']));
+  await viewer.streamToggle('stdout').check();
+  await expect.poll(async () => (await viewer.rowAttributes('data-stream')).includes('stdout')).toBeTruthy();
+});

@@ -1,0 +1,33 @@
+import { expect, test } from '@playwright/test';
+import { LogViewerPage } from '../pages/log-viewer.page';
+
+test('filters live in the URL: a link reopens the view, back and forward move between views', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.chooseProcesses('ticker');
+  await viewer.levelFilter.selectOption('INFO');
+  await viewer.search.fill('tick \\d+5$');
+  await viewer.searchRegex.click();
+  await expect(page).toHaveURL(/process=ticker/);
+  const url = new URL(page.url());
+  expect(url.searchParams.get('level')).toBe('INFO');
+  expect(url.searchParams.get('q')).toBe('tick \\d+5$');
+  expect(url.searchParams.get('regex')).toBe('1');
+
+  // A fresh page on that link shows the same view, rendered by the server.
+  const other = new LogViewerPage(await page.context().newPage());
+  await other.openLive(url.pathname + url.search);
+  await expect(other.processPicker).toHaveText('ticker');
+  await expect(other.levelFilter).toHaveValue('INFO');
+  await expect(other.search).toHaveValue('tick \\d+5$');
+  await expect(other.searchRegex).toHaveAttribute('aria-pressed', 'true');
+  await expect(other.rowsOf('ticker').first()).toBeVisible();
+  expect(new Set(await other.rowAttributes('data-process'))).toEqual(new Set(['ticker']));
+  await other.page.close();
+
+  // Back undoes the last change (the regex toggle), forward redoes it.
+  await page.goBack();
+  await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'false');
+  await page.goForward();
+  await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'true');
+});
