@@ -60,7 +60,42 @@ pub struct Config {
     /// How many entries a `/ws/logs` client may fall behind before it
     /// loses the oldest (and is told so).
     pub client_queue: usize,
+    pub auth: AuthConfig,
+    pub redact: RedactConfig,
+    pub limits: Limits,
     pub processes: Vec<ProcessConfig>,
+}
+
+/// Who may use the server.
+#[derive(Clone, Debug, Default)]
+pub struct AuthConfig {
+    /// The shared secret; `None` leaves the server open (only allowed on a
+    /// loopback address, or with `allow_unauthenticated`).
+    pub token: Option<String>,
+    /// Listen on a public address without a token anyway.
+    pub allow_unauthenticated: bool,
+    /// Other origins (`https://host[:port]`) whose pages may open the
+    /// WebSockets, besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// How long a browser session from the login form lasts.
+    pub session_ttl: Duration,
+}
+
+/// Secrets masked before entries are kept or sent.
+#[derive(Clone, Debug)]
+pub struct RedactConfig {
+    /// The built-in rules (tokens, passwords, URL credentials, key formats).
+    pub builtin: bool,
+    pub patterns: Vec<Regex>,
+}
+
+/// Bounds on what clients can make the server do.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// WebSocket connections (logs and status together) at once.
+    pub max_clients: usize,
+    /// Largest request body accepted.
+    pub max_body: usize,
 }
 
 /// One supervised process.
@@ -394,6 +429,9 @@ const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 const MIN_MAX_LINE_BYTES: u64 = 256;
 const DEFAULT_MEMORY_ENTRIES: usize = 100_000;
 const DEFAULT_CLIENT_QUEUE: usize = 16 * 1024;
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_MAX_CLIENTS: usize = 256;
+const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 const DEFAULT_MULTILINE_TIMEOUT: Duration = Duration::from_millis(50);
 
 fn validate(
@@ -481,6 +519,49 @@ fn validate(
         Some(n) => n.into_inner(),
         None => DEFAULT_CLIENT_QUEUE,
     };
+    let auth = validate_auth(raw.auth, locate)?;
+    let redact = RedactConfig {
+        builtin: raw.redact.builtin.unwrap_or(true),
+        patterns: raw
+            .redact
+            .patterns
+            .into_iter()
+            .enumerate()
+            .map(|(i, pattern)| {
+                Regex::new(pattern.get_ref()).map_err(|e| {
+                    locate.error(
+                        Some(pattern.span()),
+                        Some(format!("redact.patterns[{i}]")),
+                        format!("invalid regex: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let limits = Limits {
+        max_clients: match raw.limits.max_clients {
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(locate.error(
+                    Some(n.span()),
+                    Some("limits.max_clients".into()),
+                    "must be at least 1".into(),
+                ));
+            }
+            Some(n) => n.into_inner(),
+            None => DEFAULT_MAX_CLIENTS,
+        },
+        max_body: match raw.limits.max_body {
+            Some(size) if size.get_ref().0 < 1024 => {
+                return Err(locate.error(
+                    Some(size.span()),
+                    Some("limits.max_body".into()),
+                    "must be at least 1024 bytes".into(),
+                ));
+            }
+            Some(size) => usize::try_from(size.get_ref().0).unwrap_or(usize::MAX),
+            None => DEFAULT_MAX_BODY as usize,
+        },
+    };
     Ok(Config {
         source: source_name.to_owned(),
         name,
@@ -490,6 +571,9 @@ fn validate(
         max_line_bytes,
         memory_entries,
         client_queue,
+        auth,
+        redact,
+        limits,
         processes,
     })
 }
@@ -607,6 +691,52 @@ fn validate_process(
         ready,
         unbuffered: raw.unbuffered,
         capture,
+    })
+}
+
+fn validate_auth(raw: raw::RawAuth, locate: &Locator<'_>) -> Result<AuthConfig, ConfigError> {
+    let token = match raw.token {
+        Some(token) if token.get_ref().trim().is_empty() => {
+            return Err(locate.error(
+                Some(token.span()),
+                Some("auth.token".into()),
+                "the token is empty".into(),
+            ));
+        }
+        Some(token) if token.get_ref().len() < 12 => {
+            return Err(locate.error(
+                Some(token.span()),
+                Some("auth.token".into()),
+                "the token is shorter than 12 characters; use a long random string".into(),
+            ));
+        }
+        Some(token) => Some(token.into_inner()),
+        None => None,
+    };
+    let mut allowed_origins = Vec::new();
+    for (i, origin) in raw.allowed_origins.into_iter().enumerate() {
+        let value = origin.get_ref().trim_end_matches('/').to_ascii_lowercase();
+        let valid = (value.starts_with("http://") || value.starts_with("https://"))
+            && !value
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/'));
+        if !valid {
+            return Err(locate.error(
+                Some(origin.span()),
+                Some(format!("auth.allowed_origins[{i}]")),
+                format!(
+                    "`{}` is not an origin such as https://logs.example.com",
+                    origin.get_ref()
+                ),
+            ));
+        }
+        allowed_origins.push(value);
+    }
+    Ok(AuthConfig {
+        token,
+        allow_unauthenticated: raw.allow_unauthenticated,
+        allowed_origins,
+        session_ttl: raw.session_ttl.map_or(DEFAULT_SESSION_TTL, |d| d.0),
     })
 }
 
@@ -983,6 +1113,13 @@ mod tests {
     #[test]
     fn defaults_follow_the_documentation() {
         let config = parse("[[process]]\nname = \"a\"\ncommand = \"x\"\n").expect("valid");
+        assert_eq!(config.auth.token, None);
+        assert!(!config.auth.allow_unauthenticated && config.auth.allowed_origins.is_empty());
+        assert!(config.redact.builtin && config.redact.patterns.is_empty());
+        assert_eq!(
+            (config.limits.max_clients, config.limits.max_body),
+            (256, 64 * 1024)
+        );
         assert_eq!(config.name, "logdeck");
         assert_eq!(config.log_dir, None);
         assert_eq!(config.log_size, 10 * 1024 * 1024);
@@ -1056,6 +1193,86 @@ mod tests {
             b.multiline.as_ref().expect("multiline").timeout,
             Duration::from_millis(50)
         );
+    }
+
+    #[test]
+    fn parses_auth_redaction_and_limits() {
+        let config = parse(
+            r#"
+            [auth]
+            token = "correct-horse-battery-staple"
+            allowed_origins = ["https://Logs.Example.com/"]
+            session_ttl = "12h"
+            [redact]
+            builtin = false
+            patterns = ['card \d{16}']
+            [limits]
+            max_clients = 10
+            max_body = "8KiB"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(
+            config.auth.token.as_deref(),
+            Some("correct-horse-battery-staple")
+        );
+        assert_eq!(
+            config.auth.allowed_origins,
+            vec!["https://logs.example.com".to_owned()]
+        );
+        assert_eq!(config.auth.session_ttl, Duration::from_secs(12 * 3600));
+        assert!(!config.redact.builtin && config.redact.patterns.len() == 1);
+        assert_eq!(
+            (config.limits.max_clients, config.limits.max_body),
+            (10, 8192)
+        );
+        let from_env = with_env("", &[("LOGDECK_TOKEN", "from-the-environment")]).expect("valid");
+        assert_eq!(from_env.auth.token.as_deref(), Some("from-the-environment"));
+    }
+
+    #[test]
+    fn invalid_security_settings_name_their_key() {
+        for (text, key, message) in [
+            (
+                "[auth]\ntoken = \"short\"\n",
+                "auth.token",
+                "shorter than 12",
+            ),
+            ("[auth]\ntoken = \"  \"\n", "auth.token", "empty"),
+            (
+                "[auth]\nallowed_origins = [\"logs.example.com\"]\n",
+                "auth.allowed_origins[0]",
+                "not an origin",
+            ),
+            (
+                "[auth]\nallowed_origins = [\"https://x.com/path\"]\n",
+                "auth.allowed_origins[0]",
+                "not an origin",
+            ),
+            (
+                "[redact]\npatterns = [\"(\"]\n",
+                "redact.patterns[0]",
+                "invalid regex",
+            ),
+            (
+                "[limits]\nmax_clients = 0\n",
+                "limits.max_clients",
+                "at least 1",
+            ),
+            (
+                "[limits]\nmax_body = 10\n",
+                "limits.max_body",
+                "at least 1024",
+            ),
+            ("[auth]\ntokn = \"x\"\n", "auth.tokn", "unknown field"),
+        ] {
+            let message_text = error(text);
+            assert!(
+                message_text.contains(&format!("{key}: ")),
+                "{text}: {message_text}"
+            );
+            assert!(message_text.contains(message), "{text}: {message_text}");
+        }
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`capture`]: splits a pipe into lines and detects their level.
 //! - [`hub`]: numbers, serialises once, keeps the newest in memory and
 //!   broadcasts every entry.
+//! - [`redact`]: masks secrets in lines before anything keeps them.
 //! - [`persist`]: the log files (a writer thread, rotation) and history
 //!   read back from memory and files.
 //! - [`web`]: pages, static files, the process API and the WebSockets.
@@ -23,6 +24,7 @@ pub mod capture;
 pub mod config;
 pub mod hub;
 pub mod persist;
+pub mod redact;
 pub mod supervisor;
 pub mod web;
 
@@ -51,6 +53,13 @@ pub enum ServerError {
     Http(#[from] std::io::Error),
     #[error("cannot start the log file writer: {0}")]
     Writer(std::io::Error),
+    /// Listening beyond this machine with nothing guarding the logs and
+    /// the process controls.
+    #[error(
+        "refusing to listen on {0} without authentication: set auth.token (or LOGDECK_TOKEN), \
+         or auth.allow_unauthenticated = true if something else guards it"
+    )]
+    Unauthenticated(std::net::SocketAddr),
 }
 
 /// Runs Logdeck on `listener` until `shutdown` resolves, then closes every
@@ -64,6 +73,13 @@ pub async fn run(
     site: LeptosOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let local = listener.local_addr()?;
+    if !local.ip().is_loopback()
+        && config.auth.token.is_none()
+        && !config.auth.allow_unauthenticated
+    {
+        return Err(ServerError::Unauthenticated(local));
+    }
     let files = config.log_dir.as_ref().map(|dir| LogFiles {
         dir: dir.clone(),
         max_size: config.log_size,
@@ -103,6 +119,8 @@ pub async fn run(
         writer_stats: writer.as_ref().map(|w| w.stats.clone()),
         hub,
         supervisor: supervisor.handle(),
+        auth: Arc::new(web::auth::Auth::new(&config.auth)),
+        max_body: config.limits.max_body,
         shutdown: stopping.clone(),
     });
 

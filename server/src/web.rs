@@ -5,9 +5,10 @@
 //! the processes only through the supervisor's handle.
 
 pub mod api;
+pub mod auth;
 mod dmb;
 mod logs_api;
-mod ws_logs;
+pub mod ws_logs;
 mod ws_status;
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ pub struct AppState {
     /// Present when log files are written.
     pub writer_stats: Option<Arc<WriterStats>>,
     pub supervisor: SupervisorHandle,
+    pub auth: Arc<auth::Auth>,
+    /// Largest request body accepted.
+    pub max_body: usize,
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
     pub shutdown: CancellationToken,
@@ -62,9 +66,15 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(dmb::routes())
         .merge(logs_api::routes())
+        .merge(auth::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
         ))
         .with_state(state)
 }

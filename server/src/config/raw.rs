@@ -24,8 +24,40 @@ pub(super) struct RawConfig {
     pub max_line_bytes: Option<Spanned<ConfigSize>>,
     pub memory_entries: Option<Spanned<usize>>,
     pub client_queue: Option<Spanned<usize>>,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub redact: RawRedact,
+    #[serde(default)]
+    pub limits: RawLimits,
     #[serde(default, rename = "process")]
     pub processes: Vec<RawProcess>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAuth {
+    pub token: Option<Spanned<String>>,
+    #[serde(default)]
+    pub allow_unauthenticated: bool,
+    #[serde(default)]
+    pub allowed_origins: Vec<Spanned<String>>,
+    pub session_ttl: Option<ConfigDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRedact {
+    pub builtin: Option<bool>,
+    #[serde(default)]
+    pub patterns: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    pub max_clients: Option<Spanned<usize>>,
+    pub max_body: Option<Spanned<ConfigSize>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -194,7 +194,7 @@ pub async fn http(
     .await
 }
 
-fn parse_response(raw: &[u8]) -> HttpResponse {
+pub fn parse_response(raw: &[u8]) -> HttpResponse {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
