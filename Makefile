@@ -11,13 +11,14 @@ export PATH := $(CURDIR)/.tools/npm/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 CONFIG ?= demo/logdeck.toml
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean
+.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke
 
 help:
 	@echo "make run    build the release site and serve it with $(CONFIG)"
 	@echo "make test   every check: format, lints, unit and integration tests, browser tests"
 	@echo "make build  build the release site and server without starting it"
 	@echo "make fmt    format the code"
+	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~15 min)"
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -48,8 +49,27 @@ unit:
 e2e:
 	cd end2end && npx playwright test
 
+# Each fuzz target for FUZZ_SECONDS (default 60), starting from the
+# committed corpus; crashes land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := line_splitter level_detector ansi_parser config_loader ws_query
+fuzz:
+	scripts/bootstrap.sh --fuzz
+	for target in $(FUZZ_TARGETS); do \
+	  cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
+
 fmt:
 	cargo fmt --all
+
+# Issue #7: every scenario against Logdeck, the bare limit, frontail and the
+# DMB model; installs the peers into .tools/bench first.
+bench:
+	scripts/bench.sh
+
+# A few seconds: each scenario, tiny, against Logdeck and the bare limit.
+bench-smoke:
+	scripts/bench.sh --smoke
 
 clean:
 	cargo clean

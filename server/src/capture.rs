@@ -88,15 +88,16 @@ pub async fn capture<R: AsyncRead + Unpin>(
                         trigger = None;
                     }
                 }
-                let mut message = line.text.clone();
-                if !line.continuation {
+                let rewritten = if line.continuation {
+                    None
+                } else {
                     let (detected, rewritten) = classify(&source.rules, source.stream, &stripped);
                     level = detected;
-                    if let Some(rewritten) = rewritten {
-                        message = rewritten;
-                    }
-                }
+                    rewritten
+                };
                 drop(stripped);
+                // The line's own text moves on: no copy per line.
+                let message = rewritten.unwrap_or(line.text);
                 for entry in joiner.push(message, level, line.continuation) {
                     publish(entry);
                 }

@@ -140,30 +140,53 @@ fn glog_level(head: &str) -> Option<Level> {
 
 /// logfmt and friends: `level=info`, `lvl=WARN`, `severity="error"`.
 fn key_value_level(head: &str) -> Option<Level> {
-    const KEYS: [&str; 4] = ["level=", "lvl=", "severity=", "loglevel="];
-    let lower = head.to_ascii_lowercase();
-    KEYS.iter().find_map(|key| {
-        let mut from = 0;
-        while let Some(found) = lower[from..].find(key) {
-            let start = from + found;
-            from = start + key.len();
-            let at_token_start = lower[..start]
+    const KEYS: [&str; 4] = ["level", "lvl", "severity", "loglevel"];
+    // Every `key=` ends at an `=`: one (memchr-fast) pass over the `=`s,
+    // looking back from each for a key, ignoring case, instead of
+    // lower-casing a copy of every line and searching it once per key. An
+    // earlier key wins, then an earlier position, as when searching per key.
+    let bytes = head.as_bytes();
+    let mut best: Option<(usize, Level)> = None;
+    let mut search = 0;
+    while let Some(found) = head[search..].find('=') {
+        let at = search + found;
+        search = at + 1;
+        // Every key ends in `l` or `y`: most `=`s are no key's at all.
+        if at == 0 || !matches!(bytes[at - 1].to_ascii_lowercase(), b'l' | b'y') {
+            continue;
+        }
+        for (rank, key) in KEYS.iter().enumerate() {
+            if best.is_some_and(|(better, _)| better <= rank) {
+                break;
+            }
+            let Some(start) = at.checked_sub(key.len()) else {
+                continue;
+            };
+            if !bytes[start..at].eq_ignore_ascii_case(key.as_bytes()) {
+                continue;
+            }
+            // `start` begins an ASCII letter, so it is a char boundary.
+            let at_token_start = head[..start]
                 .chars()
                 .next_back()
                 .is_none_or(|c| c.is_whitespace());
             if !at_token_start {
                 continue;
             }
-            let value = head[from..].trim_start_matches(['"', '\'']);
+            let value = head[at + 1..].trim_start_matches(['"', '\'']);
             let end = value
                 .find(|c: char| !c.is_ascii_alphabetic())
                 .unwrap_or(value.len());
             if let Some(level) = Level::from_name(&value[..end]) {
-                return Some(level);
+                best = Some((rank, level));
+                break;
             }
         }
-        None
-    })
+        if best.is_some_and(|(rank, _)| rank == 0) {
+            break;
+        }
+    }
+    best.map(|(_, level)| level)
 }
 
 /// A level word in one of the shapes logging libraries print it in:
@@ -232,6 +255,18 @@ fn announces_level(word: &str, before: &str, after: &str, tokens_before: usize) 
 mod tests {
     use super::*;
     use Level::*;
+
+    #[test]
+    fn an_earlier_key_wins_over_an_earlier_position() {
+        assert_eq!(key_value_level("lvl=warn level=error"), Some(Error));
+        assert_eq!(key_value_level("loglevel=debug lvl=info"), Some(Info));
+        assert_eq!(
+            key_value_level("xlevel=error severity=warning"),
+            Some(Warning)
+        );
+        assert_eq!(key_value_level("a=b c=d"), None);
+        assert_eq!(key_value_level("=level= level=nope LEVEL=Err"), Some(Error));
+    }
 
     /// Real-world line shapes and the level each must yield.
     const CASES: &[(&str, Option<Level>)] = &[

@@ -67,7 +67,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
             }
             let room = self.max_line_bytes - self.buf.len();
             let window = &available[..available.len().min(room)];
-            if let Some(end) = window.iter().position(|&b| b == b'\n' || b == b'\r') {
+            if let Some(end) = find_line_end(window) {
                 self.after_cr = window[end] == b'\r';
                 self.buf.extend_from_slice(&window[..end]);
                 self.inner.consume(end + 1);
@@ -101,6 +101,36 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         self.continuing = split;
         line
     }
+}
+
+/// The first `\n` or `\r` in `bytes`. Eight bytes at a time (the classic
+/// "has a zero byte" word trick): the reader looks at every byte of every
+/// line, and a byte-by-byte loop cost more than the rest of the splitting.
+fn find_line_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const RETURNS: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    let has_zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in chunks.by_ref() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        // Only the lowest flagged byte is exact (a borrow can flag bytes
+        // above it), and it is the one wanted.
+        let found = has_zero(word ^ NEWLINES) | has_zero(word ^ RETURNS);
+        if found != 0 {
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b'\n' || b == b'\r')
+        .map(|i| offset + i)
 }
 
 /// How many bytes at the end of `bytes` start a UTF-8 character that is
@@ -220,6 +250,30 @@ mod tests {
         assert_eq!(lines.len(), 16);
         assert!(lines.iter().all(|l| l.text.len() == 64 * 1024));
         assert!(!lines[0].continuation && lines[1..].iter().all(|l| l.continuation));
+    }
+
+    #[test]
+    fn line_ends_are_found_in_every_position() {
+        for len in 0..40 {
+            for end in 0..len {
+                for terminator in [b'\n', b'\r'] {
+                    let mut bytes = vec![b'x'; len];
+                    // Bytes just above and below the terminators must not match.
+                    for (i, b) in bytes.iter_mut().enumerate() {
+                        *b = [b'x', 0x0b, 0x0c, 0x0e, 0x09, 0x8a, 0x8d, 0xff][i % 8];
+                    }
+                    bytes[end] = terminator;
+                    if end + 1 < len {
+                        bytes[end + 1] = b'\n';
+                    }
+                    assert_eq!(find_line_end(&bytes), Some(end), "{bytes:?}");
+                }
+            }
+            let plain: Vec<u8> = (0..len)
+                .map(|i| [b'a', 0x0b, 0x0c, 0x8a, 0x0e][i % 5])
+                .collect();
+            assert_eq!(find_line_end(&plain), None);
+        }
     }
 
     #[test]

@@ -49,13 +49,15 @@ const GOING_AWAY: u16 = 1001;
 
 /// The parsed query string.
 #[derive(Debug, Default)]
-struct Options {
+pub struct Options {
     filter: EntryFilter,
     replay: Option<Replay>,
     batch: bool,
 }
 
-fn parse_options(query: Option<&str>) -> Result<Options, String> {
+/// Reads the query string of a `/ws/logs` request; an error is the reason
+/// the connection will be closed with.
+pub fn parse_options(query: Option<&str>) -> Result<Options, String> {
     let pairs: Vec<(Cow<'_, str>, Cow<'_, str>)> =
         form_urlencoded::parse(query.unwrap_or_default().as_bytes()).collect();
     let (filter, rest) =
@@ -107,9 +109,13 @@ pub async fn upgrade(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    // Clients send only pings, pongs and closes: a read buffer the size of
+    // the largest frame allowed, instead of tungstenite's 128 KiB (which it
+    // zero-fills on the first read, so every idle client would keep it).
     let ws = ws
         .max_message_size(MAX_CLIENT_FRAME)
-        .max_frame_size(MAX_CLIENT_FRAME);
+        .max_frame_size(MAX_CLIENT_FRAME)
+        .read_buffer_size(MAX_CLIENT_FRAME);
     let options = match parse_options(query.as_deref()) {
         Ok(options) => options,
         Err(reason) => {
