@@ -4,6 +4,7 @@
 #
 #   scripts/bootstrap.sh          build tools (make run, make build)
 #   scripts/bootstrap.sh --test   build tools + end2end packages + Chromium
+#   scripts/bootstrap.sh --fuzz   cargo-fuzz (the fuzz targets use nightly)
 #
 # Why each pin (measured on the 2-core build machines, see README):
 # - cargo-leptos 0.3.11 with `no_downloads`, so it runs wasm-bindgen, wasm-opt
@@ -20,13 +21,16 @@ CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
 export PATH="$TOOLS/npm/node_modules/.bin:$CARGO_BIN:$PATH"
 
 CARGO_LEPTOS_VERSION=0.3.11
+CARGO_FUZZ_VERSION=0.13.2
 BINARYEN_VERSION=132.0.0
 SASS_VERSION=1.108.2
 
 WITH_TEST=0
+WITH_FUZZ=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
+    --fuzz) WITH_FUZZ=1 ;;
     *) echo "bootstrap: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -139,6 +143,25 @@ ensure_end2end_packages() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+ensure_cargo_fuzz() {
+  if cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
+    return
+  fi
+  if ! rustup toolchain list | grep -q '^nightly'; then
+    say "the fuzz targets need a nightly toolchain (rustup toolchain install nightly)"
+    exit 1
+  fi
+  say "building cargo-fuzz $CARGO_FUZZ_VERSION"
+  local src
+  src="$(fetch_crate cargo-fuzz "$CARGO_FUZZ_VERSION")"
+  install_crate_from "$src"
+  rm -rf "$(dirname "$src")"
+}
+
+if [ "$WITH_FUZZ" -eq 1 ]; then
+  ensure_cargo_fuzz
+  exit 0
+fi
 ensure_wasm_target
 ensure_npm_tools
 ensure_cargo_leptos

@@ -1,0 +1,118 @@
+//! Misbehaving children and clients: the server keeps serving, memory
+//! stays bounded, nothing is left behind.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{eventually, next_json_where, process_gone, TestServer};
+
+async fn process(server: &TestServer, name: &str) -> Value {
+    server.get(&format!("/api/processes/{name}")).await.json()
+}
+
+/// Waits up to `limit` (longer than the usual deadline) for a state.
+async fn wait_state(server: &TestServer, name: &str, state: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let p = process(server, name).await;
+        if p["state"] == state {
+            return p;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{name} never reached {state}: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn binary_garbage_becomes_valid_entries() {
+    let server = TestServer::start(
+        r#"
+        [[process]]
+        name = "noise"
+        command = "head -c 2000000 /dev/urandom"
+        restart = "no"
+        "#,
+    )
+    .await;
+    wait_state(&server, "noise", "exited", Duration::from_secs(60)).await;
+    let page = server.get("/api/logs?process=noise&limit=5000").await;
+    assert_eq!(page.status, 200);
+    let entries = page.json();
+    let entries = entries.as_array().expect("array");
+    assert!(entries.len() > 100);
+    assert!(entries.iter().any(|e| e["message"]
+        .as_str()
+        .is_some_and(|m| m.contains('\u{fffd}'))));
+    assert_eq!(server.get("/health").await.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_child_that_closes_its_output_is_still_supervised() {
+    let server = TestServer::start(
+        r#"
+        [[process]]
+        name = "mute"
+        command = "echo going quiet; exec >&- 2>&-; exec sleep 300"
+        "#,
+    )
+    .await;
+    let running = eventually("mute to run", || async {
+        let p = process(&server, "mute").await;
+        (p["state"] == "running").then_some(p)
+    })
+    .await;
+    let pid = running["pid"].as_i64().expect("pid") as i32;
+    // Its pipes are closed, it is still alive, and it still stops.
+    assert!(!process_gone(pid));
+    assert_eq!(
+        server.post("/api/processes/mute/stop", None).await.status,
+        202
+    );
+    eventually("mute to stop", || async {
+        (process(&server, "mute").await["state"] == "stopped").then_some(())
+    })
+    .await;
+    assert!(process_gone(pid));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unwritable_log_dir_is_reported_and_streaming_goes_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = dir.path().join("go");
+    let server = TestServer::start(&format!(
+        r#"
+        log_dir = "/dev/null/logs"
+        [[process]]
+        name = "talker"
+        command = "while [ ! -e '{gate}' ]; do sleep 0.02; done; echo still streaming; sleep 30"
+        "#,
+        gate = gate.display()
+    ))
+    .await;
+    let mut logs = server.connect("/ws/logs").await;
+    std::fs::write(&gate, b"").expect("gate");
+    let line = next_json_where(&mut logs, |e| e["process_name"] == "talker").await;
+    assert_eq!(line["message"], "still streaming");
+    let report = eventually("the write error report", || async {
+        let page = server
+            .get("/api/logs?process=logdeck&q=cannot%20write%20log%20files&limit=1")
+            .await
+            .json();
+        page.as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    assert_eq!(report["level"], "ERROR");
+    assert!(report["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("/dev/null/logs")));
+    let info = server.get("/api/info").await.json();
+    assert!(info["log_files"]["errors"].as_u64() > Some(0));
+    server.shutdown().await;
+}

@@ -1,0 +1,71 @@
+//! A child that writes a gigabyte without a newline: split into bounded
+//! entries, memory stays flat. Its own test binary, so nothing else runs
+//! beside it and the memory figure is its own.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::TestServer;
+
+async fn process(server: &TestServer, name: &str) -> Value {
+    server.get(&format!("/api/processes/{name}")).await.json()
+}
+
+/// Waits up to `limit` (longer than the usual deadline) for a state.
+async fn wait_state(server: &TestServer, name: &str, state: &str, limit: Duration) -> Value {
+    let started = Instant::now();
+    loop {
+        let p = process(server, name).await;
+        if p["state"] == state {
+            return p;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{name} never reached {state}: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The peak resident memory of this test process, in bytes.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .expect("VmHWM")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gigabyte_without_a_newline_is_split_and_memory_stays_bounded() {
+    let server = TestServer::start(
+        r#"
+        memory_entries = 64
+        [[process]]
+        name = "blob"
+        command = "head -c 1073741824 /dev/zero | tr '\\0' x"
+        restart = "no"
+        "#,
+    )
+    .await;
+    let before = server.get("/api/info").await.json()["next_seq"]
+        .as_u64()
+        .expect("seq");
+    let exited = wait_state(&server, "blob", "exited", Duration::from_secs(240)).await;
+    assert_eq!(exited["exit_code"], 0);
+    let after = server.get("/api/info").await.json()["next_seq"]
+        .as_u64()
+        .expect("seq");
+    // 1 GiB in 64 KiB pieces, plus the state-change entries.
+    assert!(after - before >= 16_384, "{} entries", after - before);
+    let peak = peak_rss();
+    assert!(peak < 512 * 1024 * 1024, "peak RSS {} MiB", peak >> 20);
+    let page = server.get("/api/logs?process=blob&limit=2").await.json();
+    assert!(page[0]["continued"] == true);
+    assert_eq!(page[0]["message"].as_str().map(str::len), Some(64 * 1024));
+    server.shutdown().await;
+}
