@@ -11,6 +11,7 @@ pub mod level;
 pub mod line_reader;
 mod multiline;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use app::ansi::strip_ansi;
@@ -21,6 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::config::CaptureRules;
 use crate::hub::{LogHub, NewEntry};
+use crate::redact::Redactor;
 use line_reader::LineReader;
 use multiline::{Joined, Joiner};
 
@@ -33,6 +35,8 @@ pub struct Source {
     pub rules: Arc<CaptureRules>,
     /// Longest entry; longer lines are split into continued entries.
     pub max_line_bytes: usize,
+    /// Masks secrets before the line goes anywhere.
+    pub redactor: Arc<Redactor>,
 }
 
 /// Fires once when a line matches: the `log_line` readiness probe.
@@ -96,8 +100,13 @@ pub async fn capture<R: AsyncRead + Unpin>(
                     rewritten
                 };
                 drop(stripped);
-                // The line's own text moves on: no copy per line.
+                // The line's own text moves on: no copy per line (unless
+                // it holds a secret to mask).
                 let message = rewritten.unwrap_or(line.text);
+                let message = match source.redactor.redact(&message) {
+                    Cow::Borrowed(_) => message,
+                    Cow::Owned(masked) => masked,
+                };
                 for entry in joiner.push(message, level, line.continuation) {
                     publish(entry);
                 }
@@ -163,6 +172,7 @@ mod tests {
             pid: Some(7),
             rules: Arc::new(rules),
             max_line_bytes,
+            redactor: Arc::new(Redactor::new(true, &[])),
         }
     }
 
@@ -191,6 +201,17 @@ mod tests {
         assert_eq!(got[0].stream, Stream::Stderr);
         assert_eq!(got[0].pid, Some(7));
         assert_eq!(got[1].level, Level::Info);
+    }
+
+    #[tokio::test]
+    async fn secrets_are_masked_before_publishing() {
+        let got = entries(
+            b"[ERROR] login failed: password=hunter22 for ada\n",
+            source(Stream::Stdout, CaptureRules::default(), 1024),
+        )
+        .await;
+        assert_eq!(got[0].message, "[ERROR] login failed: password=*** for ada");
+        assert_eq!(got[0].level, Level::Error);
     }
 
     #[tokio::test]

@@ -32,6 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -121,6 +122,7 @@ pub async fn run(
         supervisor: supervisor.handle(),
         auth: Arc::new(web::auth::Auth::new(&config.auth)),
         max_body: config.limits.max_body,
+        clients: Arc::new(web::ClientGauge::new(config.limits.max_clients)),
         shutdown: stopping.clone(),
     });
 
@@ -132,6 +134,10 @@ pub async fn run(
             stopping.cancel();
         }
     };
+    // Small frames to many clients: send each as soon as it is written.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
     let served = tokio::select! {
         served = server => served,

@@ -24,6 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{Config, ProcessConfig};
 use crate::hub::LogHub;
+use crate::redact::Redactor;
 use process_runner::{Request, Runner, RunnerAction};
 use resources::ResourceSampler;
 
@@ -105,6 +106,10 @@ impl Supervisor {
             .map(|_| (watch::channel(ProcessStatus::default()), mpsc::channel(16)))
             .collect();
         let index_of = config.index_by_name();
+        let redactor = Arc::new(Redactor::new(
+            config.redact.builtin,
+            &config.redact.patterns,
+        ));
 
         let mut slots = Vec::new();
         let mut runners = Vec::new();
@@ -142,6 +147,7 @@ impl Supervisor {
                     dependencies,
                     history: Default::default(),
                     max_line_bytes: config.max_line_bytes,
+                    redactor: redactor.clone(),
                 }
                 .run(),
             );

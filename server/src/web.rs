@@ -11,6 +11,7 @@ mod logs_api;
 pub mod ws_logs;
 mod ws_status;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -37,9 +38,65 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// Open WebSocket connections, bounded by `limits.max_clients`.
+    pub clients: Arc<ClientGauge>,
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
     pub shutdown: CancellationToken,
+}
+
+/// Counts WebSocket connections and refuses those beyond the limit.
+#[derive(Debug)]
+pub struct ClientGauge {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ClientGauge {
+    pub fn new(max: usize) -> ClientGauge {
+        ClientGauge {
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// A place for one more connection, held until the connection ends;
+    /// `None` when all are taken.
+    pub fn enter(self: &Arc<Self>) -> Option<ClientSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| ClientSlot(self.clone()))
+    }
+
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+
+    /// The answer to an upgrade beyond the limit: 503, before the socket
+    /// opens.
+    pub fn refusal(&self) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({
+                "error": format!("too many WebSocket clients (limits.max_clients = {})", self.max)
+            })),
+        )
+            .into_response()
+    }
+}
+
+/// One open connection; dropping it frees the place.
+#[derive(Debug)]
+pub struct ClientSlot(Arc<ClientGauge>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {

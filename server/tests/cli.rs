@@ -136,3 +136,128 @@ fn help_names_the_options() {
         "{help}"
     );
 }
+
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_cannot_grow_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("logdeck.toml");
+    // 200 000 lines (36 MB; a debug build takes several seconds) while one
+    // client reads nothing at all: far more than its queue and the ring.
+    std::fs::write(
+        &path,
+        "memory_entries = 10000\n[[process]]\nname = \"flood\"\nrestart = \"no\"\ncommand = \"seq 1 200000 | sed 's/$/ padding padding padding padding padding padding padding padding padding padding padding padding/'\"\n",
+    )
+    .expect("write");
+    let (mut child, addr) = start(&path);
+    // A WebSocket handshake, then silence: never read a byte.
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    {
+        use tokio::io::AsyncWriteExt;
+        let request = format!(
+            "GET /ws/logs HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stuck
+            .write_all(request.as_bytes())
+            .await
+            .expect("handshake");
+    }
+    let server_pid = child.id();
+    let peak = std::sync::atomic::AtomicU64::new(0);
+    eventually("the flood to finish", || async {
+        peak.fetch_max(rss_of(server_pid), std::sync::atomic::Ordering::Relaxed);
+        let response = http(addr, "GET", "/api/processes/flood", &[], None).await;
+        (response.json()["state"] == "exited").then_some(())
+    })
+    .await;
+    let peak = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(rss_of(server_pid));
+    assert!(
+        peak < 200 * 1024 * 1024,
+        "server RSS peaked at {} MiB",
+        peak >> 20
+    );
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let status = support::within(tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "a stuck client must not block shutdown"
+    );
+    drop(stuck);
+}
+
+#[tokio::test]
+async fn sigterm_during_heavy_output_flushes_the_log_files_and_leaves_no_process() {
+    use futures::StreamExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let logs = dir.path().join("logs");
+    let path = dir.path().join("logdeck.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "log_dir = '{}'\nlog_size = \"1GiB\"\n[[process]]\nname = \"flood\"\ncommand = \"seq 1 100000000\"\n",
+            logs.display()
+        ),
+    )
+    .expect("write");
+    let (mut child, addr) = start(&path);
+    let pid = running_pid(addr, "flood").await;
+    let (mut client, _) = support::within(tokio_tungstenite::connect_async(format!(
+        "ws://{addr}/ws/logs?process=flood"
+    )))
+    .await
+    .expect("connect");
+    let mut last_seen = 0;
+    for _ in 0..20_000 {
+        let message = support::within(client.next())
+            .await
+            .expect("open")
+            .expect("frame");
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+            let entry: serde_json::Value = serde_json::from_str(&text).expect("json");
+            last_seen = entry["seq"].as_u64().expect("seq");
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal");
+    let status = support::within(tokio::task::spawn_blocking(move || child.wait()))
+        .await
+        .expect("join")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    assert!(process_gone(pid), "the flooding child survived");
+    // Every entry a client saw is in the files, which hold only whole lines.
+    let text = std::fs::read_to_string(logs.join("flood.jsonl")).expect("log file");
+    assert!(text.ends_with('\n'));
+    let mut max_seq = 0;
+    for line in text.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines only");
+        max_seq = max_seq.max(entry["seq"].as_u64().expect("seq"));
+    }
+    assert!(
+        max_seq >= last_seen,
+        "files end at {max_seq}, a client saw {last_seen}"
+    );
+}

@@ -116,3 +116,28 @@ async fn an_unwritable_log_dir_is_reported_and_streaming_goes_on() {
     assert!(info["log_files"]["errors"].as_u64() > Some(0));
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_connections_dropped_abruptly_leave_nothing_behind() {
+    let server = TestServer::start(
+        "[limits]\nmax_clients = 600\n[[process]]\nname = \"ticker\"\ncommand = \"while :; do echo tick; sleep 0.01; done\"\n",
+    )
+    .await;
+    let mut clients = Vec::new();
+    for i in 0..500 {
+        let path = if i % 5 == 0 { "/ws/status" } else { "/ws/logs" };
+        clients.push(server.connect(path).await);
+    }
+    eventually("500 open connections", || async {
+        (server.get("/api/info").await.json()["websocket_clients"] == 500).then_some(())
+    })
+    .await;
+    // No close handshake: the sockets just go away.
+    drop(clients);
+    eventually("every connection task to end", || async {
+        (server.get("/api/info").await.json()["websocket_clients"] == 0).then_some(())
+    })
+    .await;
+    assert_eq!(server.get("/health").await.status, 200);
+    server.shutdown().await;
+}

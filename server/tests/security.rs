@@ -319,3 +319,68 @@ async fn a_public_address_without_a_token_is_refused() {
         .await
         .expect("explicitly allowed");
 }
+
+#[tokio::test]
+async fn websocket_clients_beyond_the_limit_get_503() {
+    let server = TestServer::start("[limits]\nmax_clients = 2\n").await;
+    let first = server.connect("/ws/logs").await;
+    let _second = server.connect("/ws/status").await;
+    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 503);
+    drop(first);
+    support::eventually("a place to free up", || async {
+        (server.get("/api/info").await.json()["websocket_clients"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 101);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn secrets_are_masked_everywhere_entries_go() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = dir.path().join("go");
+    let logs = dir.path().join("logs");
+    let server = TestServer::start(&format!(
+        r#"
+        log_dir = '{logs}'
+        [redact]
+        patterns = ['(?P<prefix>card )\d{{4}}-\d{{4}}-\d{{4}}-\d{{4}}']
+        [[process]]
+        name = "leaky"
+        command = """
+        while [ ! -e '{gate}' ]; do sleep 0.02; done
+        echo 'connecting to postgres://riven:Sup3rS3cret@db:5432/riven with token=abcdef123456'
+        echo 'paid with card 1234-5678-9012-3456'
+        sleep 30
+        """
+        "#,
+        logs = logs.display(),
+        gate = gate.display()
+    ))
+    .await;
+    let mut client = server.connect("/ws/logs?process=leaky").await;
+    std::fs::write(&gate, b"").expect("gate");
+    let first = support::next_json(&mut client).await;
+    let second = support::next_json(&mut client).await;
+    assert_eq!(
+        first["message"],
+        "connecting to postgres://riven:***@db:5432/riven with token=***"
+    );
+    assert_eq!(second["message"], "paid with card ***");
+    let history = server.get("/api/logs?process=leaky").await.text();
+    assert!(
+        !history.contains("Sup3rS3cret")
+            && !history.contains("abcdef123456")
+            && !history.contains("9012")
+    );
+    let file = support::eventually("the log file", || async {
+        std::fs::read_to_string(logs.join("leaky.jsonl"))
+            .ok()
+            .filter(|t| t.lines().count() >= 2)
+    })
+    .await;
+    assert!(
+        !file.contains("Sup3rS3cret") && !file.contains("abcdef123456") && !file.contains("9012")
+    );
+    server.shutdown().await;
+}

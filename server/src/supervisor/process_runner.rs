@@ -24,6 +24,7 @@ use super::{ready_probe, spawn, Action, ProcessStatus};
 use crate::capture::{capture, LineTrigger, Source};
 use crate::config::{Dependency, ProcessConfig, ReadyCheck};
 use crate::hub::LogHub;
+use crate::redact::Redactor;
 
 /// How long the pipes may stay open after the process itself exited
 /// (something it started still holds them) before the group is killed.
@@ -54,6 +55,7 @@ pub struct Runner {
     pub dependencies: Vec<(Dependency, watch::Receiver<ProcessStatus>)>,
     pub history: RestartHistory,
     pub max_line_bytes: usize,
+    pub redactor: Arc<Redactor>,
 }
 
 /// What woke a runner waiting for its dependencies.
@@ -390,6 +392,7 @@ impl Runner {
             pid,
             rules: rules.clone(),
             max_line_bytes: self.max_line_bytes,
+            redactor: self.redactor.clone(),
         };
         if let Some(stdout) = child.stdout.take() {
             readers.spawn(capture(

@@ -62,6 +62,8 @@ pub struct Info {
     /// Where log files are written, if anywhere.
     pub log_dir: Option<String>,
     pub log_files: Option<LogFileStats>,
+    /// WebSocket connections open now (logs and status).
+    pub websocket_clients: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,6 +98,7 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
                 errors,
             }
         }),
+        websocket_clients: state.clients.open(),
     })
 }
 

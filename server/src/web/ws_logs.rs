@@ -109,6 +109,9 @@ pub async fn upgrade(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Response {
+    let Some(slot) = state.clients.enter() else {
+        return state.clients.refusal();
+    };
     // Clients send only pings, pongs and closes: a read buffer the size of
     // the largest frame allowed, instead of tungstenite's 128 KiB (which it
     // zero-fills on the first read, so every idle client would keep it).
@@ -149,6 +152,7 @@ pub async fn upgrade(
         connection
             .run(backlog, gap, entries, incoming, shutdown)
             .await;
+        drop(slot);
     })
 }
 

@@ -14,9 +14,17 @@ use crate::supervisor::{StatusEvents, SupervisorHandle};
 use app::StatusMessage;
 
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    let Some(slot) = state.clients.enter() else {
+        return state.clients.refusal();
+    };
     // Subscribe before the snapshot so no change falls between the two.
     let events = state.supervisor.subscribe();
-    ws.on_upgrade(move |socket| serve(socket, state.supervisor, events, state.shutdown))
+    ws.max_message_size(super::ws_logs::MAX_CLIENT_FRAME)
+        .read_buffer_size(super::ws_logs::MAX_CLIENT_FRAME)
+        .on_upgrade(move |socket| async move {
+            serve(socket, state.supervisor, events, state.shutdown).await;
+            drop(slot);
+        })
 }
 
 async fn serve(
