@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.tools/npm/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 CONFIG ?= demo/logdeck.toml
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke
+.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke
 
 help:
 	@echo "make run    build the release site and serve it with $(CONFIG)"
@@ -19,6 +19,8 @@ help:
 	@echo "make build  build the release site and server without starting it"
 	@echo "make fmt    format the code"
 	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~15 min)"
+	@echo "make soak   10 minutes at 10 000 lines/s with 21 clients; writes bench/SOAK.md"
+	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (default 60)"
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -32,7 +34,7 @@ run: build
 test:
 	scripts/bootstrap.sh --test
 	$(MAKE) --no-print-directory fmt-check lint unit
-	$(MAKE) --no-print-directory build e2e
+	$(MAKE) --no-print-directory build e2e bench-smoke soak-smoke
 
 fmt-check:
 	cargo fmt --all --check
@@ -40,11 +42,11 @@ fmt-check:
 # One feature set per crate and target; never --all-features (ssr and
 # hydrate must not be built together).
 lint:
-	cargo clippy --locked -p server -p app --all-targets -- -D warnings
+	cargo clippy --locked -p server -p app -p bench --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p app --target $(WASM_TARGET) -- -D warnings
 
 unit:
-	cargo test --locked -p app -p server
+	cargo test --locked -p app -p server -p bench
 
 e2e:
 	cd end2end && npx playwright test
@@ -64,12 +66,21 @@ fmt:
 
 # Issue #7: every scenario against Logdeck, the bare limit, frontail and the
 # DMB model; installs the peers into .tools/bench first.
-bench:
+bench: build
 	scripts/bench.sh
 
 # A few seconds: each scenario, tiny, against Logdeck and the bare limit.
-bench-smoke:
+bench-smoke: build
 	scripts/bench.sh --smoke
+
+# Issue #6: ten minutes at 10 000 lines/s, 20 clients that must see every
+# entry and one slow one; the server's memory must stay flat.
+soak: build
+	scripts/bench.sh --soak
+
+# The same checks in twenty seconds (part of `make test`).
+soak-smoke: build
+	scripts/bench.sh --soak-smoke
 
 clean:
 	cargo clean

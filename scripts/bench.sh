@@ -6,6 +6,14 @@
 #   scripts/bench.sh --smoke    a few seconds: a tiny version of each scenario
 #                               against Logdeck and the bare limit, failing
 #                               if a client got nothing or something crashed
+#   scripts/bench.sh --soak     the soak of issue #6: 10 minutes at 10 000
+#                               lines/s, 20 fast clients and a slow one;
+#                               writes bench/SOAK.md
+#   scripts/bench.sh --soak-smoke   the same checks in 20 seconds
+#
+# The server measured is target/release/server as `make build` (cargo
+# leptos) leaves it; the Makefile targets build it first. Building it here
+# with plain cargo would compile the Leptos crates a second time.
 #
 # Extra arguments go to `bench suite` (e.g. --reps 3, --scenarios latency,
 # --systems logdeck,limit).
@@ -20,10 +28,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TOOLS="$ROOT/.tools/bench"
 PROFILE=full
+COMMAND=suite
 ARGS=()
 for arg in "$@"; do
   case "$arg" in
     --smoke) PROFILE=smoke ;;
+    --soak) COMMAND=soak ;;
+    --soak-smoke) COMMAND=soak PROFILE=smoke ;;
     *) ARGS+=("$arg") ;;
   esac
 done
@@ -63,15 +74,29 @@ install_node() {
 # Builds, then measures copies: target/release/server is also what
 # `cargo leptos build` writes, and a build running next to the benchmark
 # must not swap the binary under it.
-BIN="$TOOLS/bin-$PROFILE"
+BIN="$TOOLS/bin-$COMMAND-$PROFILE"
 build() {
-  say "building target/release/{server,bench,bench-gen,bench-limit}"
-  cargo build --release --locked -p bench -p server
+  if [ ! -x target/release/server ]; then
+    say "target/release/server is missing: run \`make build\` first"
+    exit 1
+  fi
+  say "building target/release/{bench,bench-gen,bench-limit}"
+  cargo build --release --locked -p bench
   mkdir -p "$BIN"
   for exe in server bench bench-gen bench-limit; do
     cp -f "target/release/$exe" "$BIN/$exe.new" && mv -f "$BIN/$exe.new" "$BIN/$exe"
   done
 }
+
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
+
+if [ "$COMMAND" = soak ]; then
+  build
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  exec "$BIN/bench" soak --profile "$PROFILE" --bin-dir "$BIN" \
+    --commit "$commit" --rustc "$(rustc --version)" "${ARGS[@]}"
+fi
 
 if [ "$PROFILE" = smoke ]; then
   build
@@ -84,8 +109,6 @@ build
 
 version() { "$TOOLS/venv/bin/python" -c "import importlib.metadata as m; print(m.version('$1'))"; }
 npm_version() { node -p "require('$TOOLS/npm/node_modules/$1/package.json').version"; }
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit + uncommitted changes"; fi
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 exec "$BIN/bench" suite --profile full --bin-dir "$BIN" \

@@ -73,7 +73,8 @@ pub struct Shared {
 #[derive(Debug)]
 pub enum Clients {
     Rust(RustClients),
-    Node(NodeClients),
+    // Boxed: it is several times the size of the Rust variant.
+    Node(Box<NodeClients>),
 }
 
 impl Clients {
@@ -86,7 +87,9 @@ impl Clients {
         stalled: usize,
     ) -> anyhow::Result<Clients> {
         Ok(match node {
-            Some(tools) => Clients::Node(NodeClients::start(tools, url, reading, stalled).await?),
+            Some(tools) => Clients::Node(Box::new(
+                NodeClients::start(tools, url, reading, stalled).await?,
+            )),
             None => Clients::Rust(RustClients::connect(url, reading, stalled).await?),
         })
     }
@@ -114,7 +117,7 @@ impl Clients {
     pub async fn finish(self) -> anyhow::Result<Vec<ClientResult>> {
         match self {
             Clients::Rust(c) => c.finish().await,
-            Clients::Node(c) => c.finish().await,
+            Clients::Node(c) => (*c).finish().await,
         }
     }
 }

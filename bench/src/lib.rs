@@ -17,7 +17,9 @@
 //! - [`system`]: starting and stopping each system under test.
 //! - [`client`]: the Rust WebSocket clients, and the Node socket.io one.
 //! - [`scenario`]: the five scenarios.
-//! - [`report`]: `RESULTS.md` from the runs' JSON.
+//! - [`report`]: `RESULTS.md` from the runs' JSON (and the browser
+//!   scenario's, `bench/browser/`).
+//! - [`soak`]: the soak of issue #6 (`bench soak`, `make soak`).
 //!
 //! Binaries: `bench-gen` (the generator), `bench-limit` (the bare
 //! broadcast server) and `bench` (the runner).
@@ -30,6 +32,7 @@ pub mod load;
 pub mod procfs;
 pub mod report;
 pub mod scenario;
+pub mod soak;
 pub mod system;
 
 use serde::{Deserialize, Serialize};

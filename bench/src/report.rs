@@ -6,8 +6,139 @@ use std::fmt::Write;
 
 use serde::{Deserialize, Serialize};
 
+use crate::load::LoadNote;
 use crate::scenario::RunResult;
 use crate::system::SystemKind;
+
+/// What the browser scenario (`bench/browser/viewer_stream.mjs`) measured,
+/// as it writes it to `browser.json` next to the suite's runs.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BrowserResult {
+    pub date: String,
+    pub chromium: String,
+    pub playwright: String,
+    pub node: String,
+    /// The load before it started (after waiting for other builds).
+    pub load: LoadNote,
+    /// 1-minute load when it finished.
+    pub load_after: f64,
+    /// Lines per second, and seconds of streaming measured.
+    pub rate: u64,
+    pub stream_s: f64,
+    pub lines_printed: u64,
+    /// "N of M lines" at the end of the stream: M kept, N shown.
+    pub rows_kept: Option<u64>,
+    pub rows_shown: Option<u64>,
+    /// Main-thread long tasks (> 50 ms) while streaming.
+    pub long_tasks: u64,
+    pub long_task_max_ms: f64,
+    pub long_task_total_ms: f64,
+    /// The longest ones, longest first.
+    pub long_tasks_top_ms: Vec<f64>,
+    /// Long tasks while the page loaded and hydrated, and while filtering
+    /// (not part of the streaming target).
+    pub long_tasks_load: u64,
+    pub long_tasks_filter: u64,
+    /// Intervals between animation frames while streaming.
+    pub frames: u64,
+    pub frame_p50_ms: Option<f64>,
+    pub frame_p99_ms: Option<f64>,
+    pub frame_max_ms: Option<f64>,
+    /// `performance.memory.usedJSHeapSize` at the end of the stream, and
+    /// CDP's `JSHeapUsedSize` then.
+    pub heap_used_bytes: Option<u64>,
+    pub heap_cdp_bytes: Option<u64>,
+    /// The wasm module's linear memory (where the kept rows live; not in
+    /// the JS heap) and the renderer process's RSS.
+    pub wasm_memory_bytes: Option<u64>,
+    pub renderer_rss_kib: Option<u64>,
+    pub filter_pattern: String,
+    /// From the input event to the frame showing the new row count.
+    pub filter_ms: Vec<f64>,
+    pub filter_rows_text: String,
+    /// Clearing it again (back to every row).
+    pub clear_ms: Vec<f64>,
+    /// Where the main thread's time went (from a CPU profile taken after
+    /// the measured window), one line each.
+    pub diagnosis: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// The browser targets of issue #7.
+const LONG_TASK_TARGET: &str = "no long task > 50 ms at 10k lines/s";
+const HEAP_TARGET_BYTES: f64 = 200.0 * 1024.0 * 1024.0;
+const FILTER_TARGET_MS: f64 = 50.0;
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+fn max_of(values: &[f64]) -> Option<f64> {
+    values.iter().copied().reduce(f64::max)
+}
+
+fn bytes_mib(bytes: Option<u64>) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    bytes.map_or("–".into(), |b| {
+        format!("{:.1} MiB", b as f64 / 1024.0 / 1024.0)
+    })
+}
+
+impl BrowserResult {
+    fn ran(&self) -> bool {
+        self.error.is_none()
+    }
+
+    fn long_tasks_met(&self) -> Option<bool> {
+        self.ran().then_some(self.long_tasks == 0)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn heap_met(&self) -> Option<bool> {
+        self.heap_used_bytes
+            .filter(|_| self.ran())
+            .map(|b| (b as f64) < HEAP_TARGET_BYTES)
+    }
+
+    /// Every timed filter, not only the median, must be under the target.
+    fn filter_met(&self) -> Option<bool> {
+        max_of(&self.filter_ms)
+            .filter(|_| self.ran())
+            .map(|m| m < FILTER_TARGET_MS)
+    }
+
+    fn long_task_text(&self) -> String {
+        format!(
+            "{} long tasks in {:.0} s at {} lines/s{}",
+            self.long_tasks,
+            self.stream_s,
+            int(self.rate as f64),
+            if self.long_tasks > 0 {
+                format!(
+                    " (longest {}, {} in all)",
+                    ms(Some(self.long_task_max_ms)),
+                    ms(Some(self.long_task_total_ms))
+                )
+            } else {
+                String::new()
+            }
+        )
+    }
+
+    fn filter_text(&self) -> String {
+        format!(
+            "`{}` over {} rows: median {}, max {} ({} runs)",
+            self.filter_pattern,
+            self.rows_kept.map_or("–".into(), |r| int(r as f64)),
+            ms(median(&self.filter_ms)),
+            ms(max_of(&self.filter_ms)),
+            self.filter_ms.len()
+        )
+    }
+}
 
 /// The machine and the run, recorded when the suite starts.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -219,7 +350,7 @@ fn latency_table<'a>(
 }
 
 /// The whole of RESULTS.md.
-pub fn render(machine: &Machine, runs: &[RunResult]) -> String {
+pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserResult>) -> String {
     let mut md = String::new();
     let w = &mut md;
     let _ = writeln!(w, "# Benchmark results (issue #7)\n");
@@ -352,10 +483,41 @@ pub fn render(machine: &Machine, runs: &[RunResult]) -> String {
         per_idle.map_or("–".into(), |k| format!("{k:.1} KiB per client")),
         yes_no(per_idle.map(|k| k <= 64.0))
     );
-    let _ = writeln!(
-        w,
-        "| browser: no long task > 50 ms, heap < 200 MB, filter 100k rows < 50 ms | see *Browser scenario* below | measured separately |"
-    );
+    match browser {
+        Some(b) if b.ran() => {
+            let _ = writeln!(
+                w,
+                "| browser: {LONG_TASK_TARGET} (30 s, 100 000 rows kept) | {} | {} |",
+                b.long_task_text(),
+                yes_no(b.long_tasks_met())
+            );
+            let _ = writeln!(
+                w,
+                "| browser: JS heap < 200 MiB | {} at the end of the stream | {} |",
+                bytes_mib(b.heap_used_bytes),
+                yes_no(b.heap_met())
+            );
+            let _ = writeln!(
+                w,
+                "| browser: regex filter over 100 000 rows < 50 ms | {} | {} |",
+                b.filter_text(),
+                yes_no(b.filter_met())
+            );
+        }
+        Some(b) => {
+            let _ = writeln!(
+                w,
+                "| browser: no long task > 50 ms, heap < 200 MiB, filter 100k rows < 50 ms | the browser scenario failed: {} | not measured |",
+                b.error.as_deref().unwrap_or("")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "| browser: no long task > 50 ms, heap < 200 MiB, filter 100k rows < 50 ms | not run yet (`make bench` runs it after the suite) | not measured |"
+            );
+        }
+    }
 
     let _ = writeln!(w, "\n## 1. Fan-out throughput (flat-out generator)\n");
     let _ = writeln!(
@@ -475,11 +637,7 @@ pub fn render(machine: &Machine, runs: &[RunResult]) -> String {
         }
     }
 
-    let _ = writeln!(w, "\n## Browser scenario\n");
-    let _ = writeln!(
-        w,
-        "Measured separately (Playwright + Chromium against the viewer, which is being rewritten): long tasks over 50 ms at 10 000 lines/s for 30 s with 100 000 rows kept, JS heap at the end, and the time to apply a regex filter over 100 000 rows. Not part of this run.\n"
-    );
+    browser_section(w, browser);
 
     let _ = writeln!(w, "## How it was measured\n");
     for line in METHOD {
@@ -496,6 +654,120 @@ pub fn render(machine: &Machine, runs: &[RunResult]) -> String {
         let _ = writeln!(w, "\nRuns with client errors (marked ⚠ above): {others:?}.");
     }
     md
+}
+
+/// Section 6, from `browser.json`.
+fn browser_section(w: &mut String, browser: Option<&BrowserResult>) {
+    let _ = writeln!(
+        w,
+        "\n## 6. Browser scenario (the viewer at 10,000 lines/s)\n"
+    );
+    let Some(b) = browser else {
+        let _ = writeln!(
+            w,
+            "Not run yet: `make bench` runs it after the scenarios above (`bench/browser/viewer_stream.mjs`), then re-renders this file.\n"
+        );
+        return;
+    };
+    if let Some(error) = &b.error {
+        let _ = writeln!(w, "The browser scenario failed: {error}\n");
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "{} (Playwright {}, headless, 1280×800), {}. The release build of the viewer at `/`, Logdeck running `bench-gen` at {} lines/s; {} lines printed in the {:.0} s measured. Load {:.2} at the start (waited {:.0} s for other builds), {:.2} at the end.\n",
+        b.chromium,
+        b.playwright,
+        b.node,
+        int(b.rate as f64),
+        int(b.lines_printed as f64),
+        b.stream_s,
+        b.load.load1,
+        b.load.waited_s,
+        b.load_after
+    );
+    let _ = writeln!(w, "| | measured | target | met |\n|---|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| rows kept at the end of the stream | {} kept, {} shown | ~100 000 | |",
+        b.rows_kept.map_or("–".into(), |r| int(r as f64)),
+        b.rows_shown.map_or("–".into(), |r| int(r as f64)),
+    );
+    let _ = writeln!(
+        w,
+        "| main-thread long tasks while streaming | {}{} | none over 50 ms | {} |",
+        b.long_task_text(),
+        if b.long_tasks_top_ms.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; longest: {}",
+                b.long_tasks_top_ms
+                    .iter()
+                    .map(|m| format!("{m:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+                    + " ms"
+            )
+        },
+        yes_no(b.long_tasks_met())
+    );
+    let _ = writeln!(
+        w,
+        "| frame intervals while streaming | p50 {}, p99 {}, max {} ({} frames) | | |",
+        ms(b.frame_p50_ms),
+        ms(b.frame_p99_ms),
+        ms(b.frame_max_ms),
+        int(b.frames as f64)
+    );
+    let _ = writeln!(
+        w,
+        "| JS heap used at the end | {} (`performance.memory`), {} (CDP `JSHeapUsedSize`) | < 200 MiB | {} |",
+        bytes_mib(b.heap_used_bytes),
+        bytes_mib(b.heap_cdp_bytes),
+        yes_no(b.heap_met())
+    );
+    let _ = writeln!(
+        w,
+        "| wasm linear memory / renderer RSS at the end | {} / {} | | |",
+        bytes_mib(b.wasm_memory_bytes),
+        b.renderer_rss_kib.map_or("–".into(), mib)
+    );
+    let _ = writeln!(
+        w,
+        "| regex filter applied over the kept rows | {} → \"{}\"; each run: {} | < 50 ms | {} |",
+        b.filter_text(),
+        b.filter_rows_text,
+        b.filter_ms
+            .iter()
+            .map(|m| format!("{m:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+            + " ms",
+        yes_no(b.filter_met())
+    );
+    let _ = writeln!(
+        w,
+        "| filter cleared again (every row back) | median {}, max {} | | |",
+        ms(median(&b.clear_ms)),
+        ms(max_of(&b.clear_ms))
+    );
+    let _ = writeln!(
+        w,
+        "| long tasks outside the window | {} while the page loaded and hydrated, {} while filtering | | |",
+        b.long_tasks_load, b.long_tasks_filter
+    );
+    let _ = writeln!(w, "\nHow: `bench/browser/viewer_stream.mjs` starts the release server (`cargo leptos build --release`, copied) on a free port with the generator waiting for a go file, opens `/` in Chromium (launched with `--enable-precise-memory-info`), waits until the badge says *live*, then starts the generator. A `PerformanceObserver` for `longtask` entries and a `requestAnimationFrame` loop are installed before the page's own scripts (`page.addInitScript`). After the window it reads the row count (`[data-testid=row-count]`), `performance.memory`, CDP `Performance.getMetrics` and the wasm memory's size. With the stream stopped, it turns on the regex toggle and times each filter from just before dispatching the search box's `input` event to the first animation frame whose row count text differs, alternating the pattern and an empty search.");
+    if !b.diagnosis.is_empty() {
+        let _ = writeln!(
+            w,
+            "\nWhere the main thread's time goes (sampling CPU profile, after the measured window):\n"
+        );
+        for line in &b.diagnosis {
+            let _ = writeln!(w, "- {line}");
+        }
+    }
+    let _ = writeln!(w);
 }
 
 const METHOD: [&str; 9] = [

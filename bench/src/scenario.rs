@@ -100,7 +100,13 @@ const DRAIN_QUIET: Duration = Duration::from_secs(2);
 /// Before the window: let subscriptions settle.
 const SETTLE: Duration = Duration::from_millis(200);
 
-fn generator_args(mode: &str, rate: Option<u64>, duration: Duration, dir: &Path) -> Vec<String> {
+/// The generator's arguments for a streaming run whose files live in `dir`.
+pub fn generator_args(
+    mode: &str,
+    rate: Option<u64>,
+    duration: Duration,
+    dir: &Path,
+) -> Vec<String> {
     let mut args = vec!["--mode".to_owned(), mode.to_owned()];
     if let Some(rate) = rate {
         args.extend(["--rate".to_owned(), rate.to_string()]);
@@ -210,7 +216,7 @@ async fn stream_with(
 
 /// The generator's final report, or after `wait` its latest progress
 /// report (a generator blocked by an undrained pipe never finishes).
-async fn wait_for_report(path: &Path, wait: Duration) -> Option<GenReport> {
+pub async fn wait_for_report(path: &Path, wait: Duration) -> Option<GenReport> {
     let deadline = Instant::now() + wait;
     loop {
         let report: Option<GenReport> = std::fs::read(path)

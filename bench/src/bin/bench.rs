@@ -1,7 +1,10 @@
 //! The benchmark runner: `bench suite` runs every scenario against every
 //! system and writes RESULTS.md; `bench suite --profile smoke` is the
 //! seconds-long check that the harness still works; `bench report`
-//! re-renders RESULTS.md from a results directory.
+//! re-renders RESULTS.md from a results directory (with the browser
+//! scenario's `browser.json` when there is one); `bench soak` is the soak
+//! of issue #6; `bench quiet` waits out other people's builds for scripts
+//! that measure something else (the browser scenario).
 
 // A command-line tool: its progress goes to stderr.
 #![allow(clippy::print_stderr)]
@@ -12,9 +15,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use bench::load::wait_for_quiet;
-use bench::load::LoadNote;
-use bench::report::{render, Machine};
+use bench::load::{builds_running, load1, LoadNote};
+use bench::report::{render, BrowserResult, Machine};
 use bench::scenario::{self, Env, IdleSettle, RunResult, Stream};
+use bench::soak::{self, SoakResult, SoakSpec};
 use bench::system::{SystemKind, Tools};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -35,15 +39,71 @@ enum Command {
         #[arg(long, default_value = "bench/RESULTS.md")]
         out: PathBuf,
     },
+    /// Soaks Logdeck: a steady stream, many clients checking every `seq`,
+    /// one slow client, the server's memory over time.
+    Soak(Box<Soak>),
+    /// Waits (up to `--budget` seconds) while other builds load the
+    /// machine, then prints the load seen as JSON.
+    Quiet {
+        #[arg(long, default_value_t = 600)]
+        budget: u64,
+        /// Also write the JSON here.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Profile {
     /// The issue's sizes; about 10 minutes.
     Full,
-    /// A tiny version of each scenario against Logdeck and the limit, with
-    /// assertions; a few seconds.
+    /// A tiny version, with assertions: a few seconds for the suite,
+    /// twenty for the soak.
     Smoke,
+}
+
+#[derive(Debug, Parser)]
+struct Soak {
+    /// `full`: 10 minutes, writes SOAK.md; `smoke`: 20 seconds.
+    #[arg(long, value_enum, default_value = "full")]
+    profile: Profile,
+    /// Seconds the generator prints for.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Lines per second.
+    #[arg(long)]
+    rate: Option<u64>,
+    /// Fast clients.
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Bursts per second the slow client reads.
+    #[arg(long)]
+    slow_fps: Option<f64>,
+    /// Frames in each of the slow client's bursts.
+    #[arg(long)]
+    slow_burst: Option<usize>,
+    /// The slow client's socket receive buffer, in bytes.
+    #[arg(long)]
+    slow_recv_buffer: Option<usize>,
+    /// Seconds of warm-up before memory must stay flat.
+    #[arg(long)]
+    warmup: Option<f64>,
+    /// Where soak.json, rss.csv and the server's files go (default
+    /// bench/results-soak-<profile>, git-ignored).
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Where to write SOAK.md (default: bench/SOAK.md for the full
+    /// profile; none for smoke).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long, default_value = ".")]
+    root: PathBuf,
+    #[arg(long, default_value = "target/release")]
+    bin_dir: PathBuf,
+    #[arg(long, default_value = "")]
+    commit: String,
+    #[arg(long, default_value = "")]
+    rustc: String,
 }
 
 #[derive(Debug, Parser)]
@@ -168,8 +228,41 @@ async fn main() -> anyhow::Result<()> {
         Command::Suite(suite) => run_suite(*suite).await,
         Command::Report { results, out } => {
             let (machine, runs) = load_results(&results)?;
-            write_report(&out, &machine, &runs)
+            let browser = load_browser(&results)?;
+            write_report(&out, &machine, &runs, browser.as_ref())
         }
+        Command::Soak(args) => run_soak(*args).await,
+        Command::Quiet { budget, out } => {
+            let note = wait_for_quiet(Duration::from_secs(budget), |msg| {
+                eprintln!("bench: {msg}");
+            })
+            .await;
+            let json = serde_json::to_string(&note)?;
+            if let Some(out) = out {
+                std::fs::write(&out, &json)
+                    .with_context(|| format!("writing {}", out.display()))?;
+            }
+            let mut stdout = std::io::stdout().lock();
+            writeln!(stdout, "{json}")?;
+            Ok(())
+        }
+    }
+}
+
+/// Where the programs are, for a repository root, the peers' install
+/// folder and the folder of the built binaries.
+fn tools_at(root: &Path, tools_dir: &Path, bin_dir: &Path) -> Tools {
+    Tools {
+        root: root.to_owned(),
+        server: bin_dir.join("server"),
+        limit: bin_dir.join("bench-limit"),
+        gen: bin_dir.join("bench-gen"),
+        python: tools_dir.join("venv/bin/python"),
+        dmb_model: root.join("bench/peers/dmb_model.py"),
+        node: PathBuf::from("node"),
+        frontail: tools_dir.join("npm/node_modules/frontail/index.js"),
+        frontail_client: root.join("bench/peers/frontail_client.js"),
+        node_modules: tools_dir.join("npm/node_modules"),
     }
 }
 
@@ -196,18 +289,7 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
     let root = absolute(&suite.root)?;
     let tools_dir = root.join(&suite.tools_dir);
     let bin_dir = root.join(&suite.bin_dir);
-    let tools = Tools {
-        root: root.clone(),
-        server: bin_dir.join("server"),
-        limit: bin_dir.join("bench-limit"),
-        gen: bin_dir.join("bench-gen"),
-        python: tools_dir.join("venv/bin/python"),
-        dmb_model: root.join("bench/peers/dmb_model.py"),
-        node: PathBuf::from("node"),
-        frontail: tools_dir.join("npm/node_modules/frontail/index.js"),
-        frontail_client: root.join("bench/peers/frontail_client.js"),
-        node_modules: tools_dir.join("npm/node_modules"),
-    };
+    let tools = tools_at(&root, &tools_dir, &bin_dir);
     let smoke = suite.profile == Profile::Smoke;
     let systems: Vec<SystemKind> = if suite.systems.is_empty() {
         if smoke {
@@ -410,7 +492,7 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
     for failure in &failures {
         eprintln!("bench: run failed: {failure}");
     }
-    write_report(&absolute(&suite.out)?, &machine, &runs)?;
+    write_report(&absolute(&suite.out)?, &machine, &runs, None)?;
     Ok(())
 }
 
@@ -489,9 +571,138 @@ fn load_results(dir: &Path) -> anyhow::Result<(Machine, Vec<RunResult>)> {
     Ok((machine, runs))
 }
 
-fn write_report(out: &Path, machine: &Machine, runs: &[RunResult]) -> anyhow::Result<()> {
-    std::fs::write(out, render(machine, runs))
+/// The browser scenario's figures (`bench/browser/`), if it ran.
+fn load_browser(dir: &Path) -> anyhow::Result<Option<BrowserResult>> {
+    let path = dir.join("browser.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(&path)?;
+    let browser =
+        serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some(browser))
+}
+
+fn write_report(
+    out: &Path,
+    machine: &Machine,
+    runs: &[RunResult],
+    browser: Option<&BrowserResult>,
+) -> anyhow::Result<()> {
+    std::fs::write(out, render(machine, runs, browser))
         .with_context(|| format!("writing {}", out.display()))?;
     eprintln!("bench: wrote {}", out.display());
     Ok(())
+}
+
+async fn run_soak(args: Soak) -> anyhow::Result<()> {
+    raise_fd_limit();
+    let root = absolute(&args.root)?;
+    let tools = tools_at(&root, &root.join(".tools/bench"), &root.join(&args.bin_dir));
+    for (what, path) in [("server", &tools.server), ("bench-gen", &tools.gen)] {
+        if !path.exists() {
+            bail!(
+                "{what} not found at {}: build with `cargo build --release -p bench -p server`",
+                path.display()
+            );
+        }
+    }
+    let smoke = args.profile == Profile::Smoke;
+    let mut spec = if smoke {
+        SoakSpec::smoke()
+    } else {
+        SoakSpec::full()
+    };
+    if let Some(d) = args.duration {
+        spec.duration_s = d;
+    }
+    if let Some(r) = args.rate {
+        spec.rate = r;
+    }
+    if let Some(c) = args.clients {
+        spec.fast_clients = c;
+    }
+    if let Some(f) = args.slow_fps {
+        spec.slow_frames_per_s = f;
+    }
+    if let Some(b) = args.slow_burst {
+        spec.slow_burst = b;
+    }
+    if let Some(b) = args.slow_recv_buffer {
+        spec.slow_recv_buffer = b;
+    }
+    if let Some(w) = args.warmup {
+        spec.bounds.warmup_s = w;
+    }
+    let results = absolute(
+        &args
+            .results
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("bench/results-soak-{}", spec.profile))),
+    )?;
+    if results.exists() {
+        std::fs::remove_dir_all(&results)?;
+    }
+    let run_dir = results.join("run");
+    std::fs::create_dir_all(&run_dir)?;
+    // A test records the load it ran under; a measurement first waits
+    // for other people's builds.
+    let load = if smoke {
+        LoadNote {
+            load1: load1(),
+            waited_s: 0.0,
+            builds_running: builds_running(),
+        }
+    } else {
+        wait_for_quiet(Duration::from_secs(600), |msg| eprintln!("soak: {msg}")).await
+    };
+    eprintln!(
+        "soak: {:.0} s at {} lines/s, {} fast clients and {} slow one(s) reading {} bursts of {} frames/s; load {:.2}",
+        spec.duration_s,
+        spec.rate,
+        spec.fast_clients,
+        spec.slow_clients,
+        spec.slow_frames_per_s,
+        spec.slow_burst,
+        load.load1
+    );
+    let result: SoakResult = soak::run(&tools, &run_dir, &spec, load, &|msg| {
+        eprintln!("soak: {msg}")
+    })
+    .await?;
+    std::fs::write(
+        results.join("soak.json"),
+        serde_json::to_vec_pretty(&result)?,
+    )?;
+    let mut csv = String::from("t_s,rss_kib,cpu_ticks,load1,builds\n");
+    for s in &result.samples {
+        csv.push_str(&format!(
+            "{:.1},{},{},{:.2},{}\n",
+            s.t_s, s.rss_kib, s.cpu_ticks, s.load1, s.builds
+        ));
+    }
+    std::fs::write(results.join("rss.csv"), csv)?;
+    eprint!("{}", soak::report::summary(&result));
+    let out = args
+        .out
+        .clone()
+        .or_else(|| (!smoke).then(|| PathBuf::from("bench/SOAK.md")));
+    if let Some(out) = out {
+        let mut machine = Machine::probe();
+        machine.profile.clone_from(&spec.profile);
+        machine.commit.clone_from(&args.commit);
+        machine.rustc.clone_from(&args.rustc);
+        let out = absolute(&out)?;
+        std::fs::write(&out, soak::report::render(&machine, &result))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("soak: wrote {}", out.display());
+    }
+    if result.passed() {
+        eprintln!("soak: passed ({:.0} s)", result.elapsed_s);
+        return Ok(());
+    }
+    for failure in &result.failures {
+        eprintln!("soak: FAILED {failure}");
+    }
+    bail!("the soak failed {} check(s)", result.failures.len())
 }
