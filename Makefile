@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/.tools/npm/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 CONFIG ?= demo/logdeck.toml
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke
+.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke bench-browser
 
 help:
 	@echo "make run    build the release site and serve it with $(CONFIG)"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~15 min)"
 	@echo "make soak   10 minutes at 10 000 lines/s with 21 clients; writes bench/SOAK.md"
 	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (default 60)"
+	@echo "make bench-browser  the viewer in Chromium at 10 000 lines/s; writes bench/results-full/browser.json (~2 min)"
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -52,13 +53,16 @@ e2e:
 	cd end2end && npx playwright test
 
 # Each fuzz target for FUZZ_SECONDS (default 60), starting from the
-# committed corpus; crashes land in fuzz/artifacts/<target>/.
+# committed corpus (read only: new inputs go to the git-ignored
+# fuzz/target/corpus/<target>/); crashes land in fuzz/artifacts/<target>/.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := line_splitter level_detector ansi_parser config_loader ws_query
 fuzz:
 	scripts/bootstrap.sh --fuzz
 	for target in $(FUZZ_TARGETS); do \
-	  cargo +nightly fuzz run $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	  mkdir -p fuzz/target/corpus/$$target; \
+	  cargo +nightly fuzz run $$target $(CURDIR)/fuzz/target/corpus/$$target $(CURDIR)/fuzz/corpus/$$target \
+	    -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
 
 fmt:
@@ -81,6 +85,13 @@ soak: build
 # The same checks in twenty seconds (part of `make test`).
 soak-smoke: build
 	scripts/bench.sh --soak-smoke
+
+# Issue #7's browser scenario: the viewer in Chromium at 10 000 lines/s for
+# 30 s, 100 000 rows kept: long tasks, JS heap, regex filter time. Needs
+# `make build` and `make bench` to have run (it re-renders bench/RESULTS.md
+# with the suite's results). BENCH_BROWSER_* set its sizes.
+bench-browser:
+	scripts/bench-browser.sh
 
 clean:
 	cargo clean
