@@ -139,7 +139,9 @@ pub async fn upgrade(
         None => (Vec::new(), state.hub.subscribe(), None),
     };
     let hub = state.hub.clone();
-    let shutdown = state.shutdown.clone();
+    // A child token per connection: waiting on it touches only this
+    // connection's own lock, not one shared by every client on every entry.
+    let shutdown = state.shutdown.child_token();
     ws.on_upgrade(move |socket| async move {
         let (sink, incoming) = socket.split();
         let connection = Connection {
@@ -192,6 +194,10 @@ impl Connection {
 
         let mut ping = tokio::time::interval_at(Instant::now() + PING_INTERVAL, PING_INTERVAL);
         let mut unanswered_pings = 0u32;
+        // One waiter for the whole connection rather than one registered and
+        // dropped again around every entry.
+        let cancelled = shutdown.cancelled();
+        tokio::pin!(cancelled);
         loop {
             let deadline = self.out.deadline();
             tokio::select! {
@@ -240,7 +246,7 @@ impl Connection {
                         break;
                     }
                 }
-                _ = shutdown.cancelled() => {
+                () = &mut cancelled => {
                     let _ = self.out.flush().await;
                     let _ = self.out.close(GOING_AWAY, "server shutting down").await;
                     break;
