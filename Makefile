@@ -90,7 +90,7 @@ soak-smoke: build
 # 30 s, 100 000 rows kept: long tasks, JS heap, regex filter time. Needs
 # `make build` and `make bench` to have run (it re-renders bench/RESULTS.md
 # with the suite's results). BENCH_BROWSER_* set its sizes.
-bench-browser:
+bench-browser: build
 	scripts/bench-browser.sh
 
 clean:

@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
+import { listeningUrl, waitUntilServing, withDeadline } from './server-process';
 
 const repoRoot = path.resolve(__dirname, '..');
-const STARTUP_DEADLINE_MS = 30_000;
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
 /**
@@ -56,41 +55,4 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
     }
     fs.rmSync(configDir, { recursive: true, force: true });
   };
-}
-
-/** Reads the server's log until it prints "Logdeck listening on <url>". */
-async function listeningUrl(server: ChildProcess): Promise<string> {
-  const lines = readline.createInterface({ input: server.stderr! });
-  const found = new Promise<string>((resolve, reject) => {
-    lines.on('line', (line) => {
-      process.stderr.write(`[server] ${line}\n`);
-      const match = /Logdeck listening on (http:\/\/\S+)/.exec(line);
-      if (match) resolve(match[1]);
-    });
-    server.on('exit', (code) => reject(new Error(`server exited with code ${code} before listening`)));
-    server.on('error', reject);
-  });
-  return withDeadline(found, STARTUP_DEADLINE_MS, 'server start-up');
-}
-
-async function waitUntilServing(url: string): Promise<void> {
-  const deadline = Date.now() + STARTUP_DEADLINE_MS;
-  for (;;) {
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not accepting yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer within ${STARTUP_DEADLINE_MS} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -111,9 +111,12 @@ version() { "$TOOLS/venv/bin/python" -c "import importlib.metadata as m; print(m
 npm_version() { node -p "require('$TOOLS/npm/node_modules/$1/package.json').version"; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-exec "$BIN/bench" suite --profile full --bin-dir "$BIN" \
+"$BIN/bench" suite --profile full --bin-dir "$BIN" \
   --commit "$commit" \
   --rustc "$(rustc --version)" \
   --version-note "frontail=$(npm_version frontail) (npm), socket.io-client $(npm_version socket.io-client), node $(node --version)" \
   --version-note "DMB model=Python $("$TOOLS/venv/bin/python" -c 'import platform; print(platform.python_version())'), fastapi $(version fastapi), uvicorn $(version uvicorn), websockets $(version websockets), uvloop $(version uvloop)" \
   "${ARGS[@]}"
+
+# The browser scenario, into the same results; it re-renders RESULTS.md.
+BENCH_BIN="$BIN" scripts/bench-browser.sh bench/results-full

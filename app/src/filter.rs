@@ -91,12 +91,13 @@ impl LogFilter {
         }
         if !self.text.is_empty() {
             pairs.push(("q", self.text.clone()));
-            if self.regex {
-                pairs.push(("regex", "1".into()));
-            }
-            if self.case_sensitive {
-                pairs.push(("case", "1".into()));
-            }
+        }
+        // Kept without text too: the reader turns a toggle on, then types.
+        if self.regex {
+            pairs.push(("regex", "1".into()));
+        }
+        if self.case_sensitive {
+            pairs.push(("case", "1".into()));
         }
         pairs
     }
@@ -405,6 +406,23 @@ mod tests {
         let (back, rest) = LogFilter::from_query_pairs(borrowed).expect("valid");
         assert_eq!(back, filter);
         assert!(rest.is_empty());
+    }
+
+    #[test]
+    fn search_toggles_survive_an_empty_search_box() {
+        let filter = LogFilter {
+            regex: true,
+            case_sensitive: true,
+            ..LogFilter::default()
+        };
+        let pairs = filter.to_query_pairs();
+        assert_eq!(
+            pairs,
+            vec![("regex", "1".to_owned()), ("case", "1".to_owned())]
+        );
+        let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (back, _) = LogFilter::from_query_pairs(borrowed).expect("valid");
+        assert_eq!(back, filter);
     }
 
     #[test]

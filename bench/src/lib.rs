@@ -18,7 +18,7 @@
 //! - [`client`]: the Rust WebSocket clients, and the Node socket.io one.
 //! - [`scenario`]: the five scenarios.
 //! - [`report`]: `RESULTS.md` from the runs' JSON (and the browser
-//!   scenario's, `bench/browser/`).
+//!   scenario's, `end2end/bench/`).
 //! - [`soak`]: the soak of issue #6 (`bench soak`, `make soak`).
 //!
 //! Binaries: `bench-gen` (the generator), `bench-limit` (the bare

@@ -10,7 +10,7 @@ use crate::load::LoadNote;
 use crate::scenario::RunResult;
 use crate::system::SystemKind;
 
-/// What the browser scenario (`bench/browser/viewer_stream.mjs`) measured,
+/// What the browser scenario (`end2end/bench/browser.spec.ts` via `scripts/bench-browser.sh`) measured,
 /// as it writes it to `browser.json` next to the suite's runs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -665,7 +665,7 @@ fn browser_section(w: &mut String, browser: Option<&BrowserResult>) {
     let Some(b) = browser else {
         let _ = writeln!(
             w,
-            "Not run yet: `make bench` runs it after the scenarios above (`bench/browser/viewer_stream.mjs`), then re-renders this file.\n"
+            "Not run yet: `make bench` runs it after the scenarios above (`end2end/bench/browser.spec.ts` via `scripts/bench-browser.sh`), then re-renders this file.\n"
         );
         return;
     };
@@ -757,7 +757,7 @@ fn browser_section(w: &mut String, browser: Option<&BrowserResult>) {
         "| long tasks outside the window | {} while the page loaded and hydrated, {} while filtering | | |",
         b.long_tasks_load, b.long_tasks_filter
     );
-    let _ = writeln!(w, "\nHow: `bench/browser/viewer_stream.mjs` starts the release server (`cargo leptos build --release`, copied) on a free port with the generator waiting for a go file, opens `/` in Chromium (launched with `--enable-precise-memory-info`), waits until the badge says *live*, then starts the generator. A `PerformanceObserver` for `longtask` entries and a `requestAnimationFrame` loop are installed before the page's own scripts (`page.addInitScript`). After the window it reads the row count (`[data-testid=row-count]`), `performance.memory`, CDP `Performance.getMetrics` and the wasm memory's size. With the stream stopped, it turns on the regex toggle and times each filter from just before dispatching the search box's `input` event to the first animation frame whose row count text differs, alternating the pattern and an empty search.");
+    let _ = writeln!(w, "\nHow: `end2end/bench/browser.spec.ts` via `scripts/bench-browser.sh` starts the release server (`cargo leptos build --release`, copied) on a free port with the generator waiting for a go file, opens `/` in Chromium (launched with `--enable-precise-memory-info`), waits until the badge says *live*, then starts the generator. A `PerformanceObserver` for `longtask` entries and a `requestAnimationFrame` loop are installed before the page's own scripts (`page.addInitScript`). After the window it reads the row count (`[data-testid=row-count]`), `performance.memory`, CDP `Performance.getMetrics` and the wasm memory's size. With the stream stopped, it turns on the regex toggle and times each filter from just before dispatching the search box's `input` event to the first animation frame whose row count text differs, alternating the pattern and an empty search.");
     if !b.diagnosis.is_empty() {
         let _ = writeln!(
             w,

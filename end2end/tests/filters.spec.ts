@@ -51,3 +51,20 @@ test('stream toggles hide stdout or stderr', async ({ page }) => {
   await viewer.streamToggle('stdout').check();
   await expect.poll(async () => (await viewer.rowAttributes('data-stream')).includes('stdout')).toBeTruthy();
 });
+
+test('the regex toggle can be turned on before typing, and stays on', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+
+  await viewer.searchRegex.click();
+  await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'true');
+  await expect(page).toHaveURL(/[?&]regex=1/);
+  await viewer.search.fill('^tick [0-9]*3$');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible({ timeout: 10_000 });
+  for (const message of await viewer.messages()) {
+    expect(message).toMatch(/^tick \d*3$/);
+  }
+  // Emptying the box keeps the toggle for the next search.
+  await viewer.search.fill('');
+  await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'true');
+});

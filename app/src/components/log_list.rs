@@ -22,20 +22,32 @@ pub fn LogList() -> impl IntoView {
     let viewer = expect_context::<ViewerContext>();
     let stream = viewer.stream;
     let scroller = NodeRef::<html::Div>::new();
+    let spacer = NodeRef::<html::Div>::new();
     let scroll_top = RwSignal::new(0i32);
     let viewport = RwSignal::new(600i32);
-    // A scroll the code made (following, keeping the view still) must not
-    // be mistaken for the reader scrolling up.
-    let programmatic = StoredValue::new(false);
+    // Where the view was last put, by the reader or by the code. A scroll
+    // the code makes (following, keeping the view still) records its
+    // target here, so only a scroll above it is the reader scrolling up,
+    // even when both land in one scroll event.
     let last_top = StoredValue::new(0i32);
     let last_serial = StoredValue::new(0u64);
 
     let total = Memo::new(move |_| stream.store.with(|s| s.visible().len()));
     let window = Memo::new(move |_| {
-        let first = (scroll_top.get().max(0) / ROW_HEIGHT) as usize;
-        let rows = (viewport.get().max(ROW_HEIGHT) / ROW_HEIGHT) as usize + 1;
+        let height = viewport.get().max(ROW_HEIGHT);
+        let rows = (height / ROW_HEIGHT) as usize + 1;
+        let following = viewer.follow.get();
         stream.store.with(|s| {
             let visible = s.visible();
+            // Following, the window is the newest rows, where the scroll
+            // is about to be put: rendering rows at the old scroll position
+            // first would render every new frame twice.
+            let top = if following {
+                (visible.len() as i32 * ROW_HEIGHT - height).max(0)
+            } else {
+                scroll_top.get().max(0)
+            };
+            let first = (top / ROW_HEIGHT) as usize;
             let start = first.saturating_sub(OVERSCAN).min(visible.len());
             let end = (first + rows + OVERSCAN).min(visible.len());
             (
@@ -50,8 +62,8 @@ pub fn LogList() -> impl IntoView {
 
     let scroll_to = move |el: &HtmlDivElement, top: i32| {
         if el.scroll_top() != top {
-            programmatic.set_value(true);
             el.set_scroll_top(top);
+            last_top.set_value(el.scroll_top());
         }
     };
     // After rows change: follow the newest, or keep what the reader looks
@@ -65,6 +77,24 @@ pub fn LogList() -> impl IntoView {
         let following = viewer.follow.get_untracked();
         if !following {
             viewer.new_lines.update(|n| *n += change.appended);
+        }
+        // Following: scroll now, before this frame is painted, to where
+        // the window already is. Computed, not read back from the page, so
+        // no layout is forced; once the buffer is full the bottom stays put
+        // and nothing is written at all.
+        if following {
+            if let (Some(el), Some(spacer)) = (scroller.get_untracked(), spacer.get_untracked()) {
+                let total = stream.store.with_untracked(|s| s.visible().len()) as i32;
+                let top = (total * ROW_HEIGHT - viewport.get_untracked()).max(0);
+                if top != scroll_top.get_untracked() {
+                    let _ =
+                        spacer.set_attribute("style", &format!("height: {}px", total * ROW_HEIGHT));
+                    el.set_scroll_top(top);
+                    last_top.set_value(top);
+                    scroll_top.set(top);
+                }
+                return;
+            }
         }
         request_animation_frame(move || {
             let Some(el) = scroller.get_untracked() else {
@@ -111,9 +141,7 @@ pub fn LogList() -> impl IntoView {
         };
         let top = el.scroll_top();
         let at_bottom = el.scroll_height() - top - el.client_height() <= ROW_HEIGHT;
-        if programmatic.get_value() {
-            programmatic.set_value(false);
-        } else if top < last_top.get_value() - 2 && !at_bottom {
+        if top < last_top.get_value() - 2 && !at_bottom {
             viewer.follow.set(false);
         } else if at_bottom && !viewer.follow.get_untracked() {
             viewer.follow.set(true);
@@ -173,7 +201,7 @@ pub fn LogList() -> impl IntoView {
                 aria-label="Log lines"
                 style=format!("--row-height: {ROW_HEIGHT}px")
             >
-                <div class="log-spacer" style:height=move || format!("{}px", total.get() as i32 * ROW_HEIGHT)>
+                <div class="log-spacer" node_ref=spacer style:height=move || format!("{}px", total.get() as i32 * ROW_HEIGHT)>
                     <div
                         class="log-window"
                         style:transform=move || format!("translateY({}px)", window.with(|w| w.0) as i32 * ROW_HEIGHT)

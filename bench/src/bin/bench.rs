@@ -571,7 +571,7 @@ fn load_results(dir: &Path) -> anyhow::Result<(Machine, Vec<RunResult>)> {
     Ok((machine, runs))
 }
 
-/// The browser scenario's figures (`bench/browser/`), if it ran.
+/// The browser scenario's figures (`end2end/bench/`, `scripts/bench-browser.sh`), if it ran.
 fn load_browser(dir: &Path) -> anyhow::Result<Option<BrowserResult>> {
     let path = dir.join("browser.json");
     if !path.exists() {
