@@ -283,7 +283,8 @@ impl Running {
 }
 
 fn logdeck_config(gen: &str, generators: &[Vec<String>]) -> String {
-    let mut config = String::from("name = \"logdeck\"\n");
+    // The idle scenario holds 1 000 clients; the default limit is 256.
+    let mut config = String::from("name = \"logdeck\"\n\n[limits]\nmax_clients = 2000\n");
     for (i, args) in generators.iter().enumerate() {
         let mut argv = vec![gen.to_owned()];
         argv.extend(args.iter().cloned());

@@ -113,10 +113,12 @@ impl Redactor {
         let Some(any) = &self.any else {
             return Cow::Borrowed(line);
         };
-        let matched = any.matches(line);
-        if !matched.matched_any() {
+        // `is_match` stops at the first hit and runs on the lazy DFA;
+        // `matches` (which rules) only for the rare line that has one.
+        if !any.is_match(line) {
             return Cow::Borrowed(line);
         }
+        let matched = any.matches(line);
         let mut text = Cow::Borrowed(line);
         for index in matched.iter() {
             let rule = &self.rules[index];
