@@ -30,7 +30,7 @@ impl ProcessAction {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use gloo_net::http::Request;
+    use gloo_net::http::{Request, RequestBuilder};
 
     use super::*;
     use crate::log_entry::LogEntry;
@@ -57,44 +57,32 @@ mod browser {
         response.json().await.map_err(|e| e.to_string())
     }
 
-    /// `GET /api/logs?{query}`: newest first.
-    pub async fn fetch_history(query: &str) -> Result<Vec<LogEntry>, String> {
-        let response = Request::get(&format!("/api/logs?{query}"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
+    /// Sends `request`; a 2xx body as JSON, otherwise the server's error.
+    async fn json_of<T: serde::de::DeserializeOwned>(request: RequestBuilder) -> Result<T, String> {
+        let response = request.send().await.map_err(|e| e.to_string())?;
         let status = response.status();
         let body = response.text().await.map_err(|e| e.to_string())?;
         if !(200..300).contains(&status) {
             return Err(error_text(status, &body));
         }
         serde_json::from_str(&body).map_err(|e| e.to_string())
+    }
+
+    /// `GET /api/logs?{query}`: newest first.
+    pub async fn fetch_history(query: &str) -> Result<Vec<LogEntry>, String> {
+        json_of(Request::get(&format!("/api/logs?{query}"))).await
     }
 
     pub async fn fetch_process(name: &str) -> Result<ProcessInfo, String> {
-        let response = Request::get(&format!("/api/processes/{name}"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| e.to_string())?;
-        if !(200..300).contains(&status) {
-            return Err(error_text(status, &body));
-        }
-        serde_json::from_str(&body).map_err(|e| e.to_string())
+        json_of(Request::get(&format!("/api/processes/{name}"))).await
     }
 
     pub async fn control_process(name: &str, action: ProcessAction) -> Result<ProcessInfo, String> {
-        let response = Request::post(&format!("/api/processes/{name}/{}", action.as_str()))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response.text().await.map_err(|e| e.to_string())?;
-        if !(200..300).contains(&status) {
-            return Err(error_text(status, &body));
-        }
-        serde_json::from_str(&body).map_err(|e| e.to_string())
+        json_of(Request::post(&format!(
+            "/api/processes/{name}/{}",
+            action.as_str()
+        )))
+        .await
     }
 }
 

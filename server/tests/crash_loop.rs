@@ -5,12 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::Value;
 use support::TestServer;
-
-async fn process(server: &TestServer, name: &str) -> Value {
-    server.get(&format!("/api/processes/{name}")).await.json()
-}
 
 /// CPU seconds this test process has used so far.
 fn cpu_seconds() -> f64 {
@@ -41,7 +36,7 @@ async fn a_crash_loop_is_slowed_down_by_backoff() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (cpu_before, restarts_before) = (
         cpu_seconds(),
-        process(&server, "crasher").await["restarts"]
+        server.process("crasher").await["restarts"]
             .as_u64()
             .expect("n"),
     );
@@ -49,7 +44,7 @@ async fn a_crash_loop_is_slowed_down_by_backoff() {
     tokio::time::sleep(window).await;
     let (cpu_after, restarts_after) = (
         cpu_seconds(),
-        process(&server, "crasher").await["restarts"]
+        server.process("crasher").await["restarts"]
             .as_u64()
             .expect("n"),
     );

@@ -3,30 +3,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
 use support::{eventually, next_json_where, process_gone, TestServer};
-
-async fn process(server: &TestServer, name: &str) -> Value {
-    server.get(&format!("/api/processes/{name}")).await.json()
-}
-
-/// Waits up to `limit` (longer than the usual deadline) for a state.
-async fn wait_state(server: &TestServer, name: &str, state: &str, limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let p = process(server, name).await;
-        if p["state"] == state {
-            return p;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{name} never reached {state}: {p}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test]
 async fn binary_garbage_becomes_valid_entries() {
@@ -39,7 +18,9 @@ async fn binary_garbage_becomes_valid_entries() {
         "#,
     )
     .await;
-    wait_state(&server, "noise", "exited", Duration::from_secs(60)).await;
+    server
+        .wait_state("noise", "exited", Duration::from_secs(60))
+        .await;
     let page = server.get("/api/logs?process=noise&limit=5000").await;
     assert_eq!(page.status, 200);
     let entries = page.json();
@@ -63,7 +44,7 @@ async fn a_child_that_closes_its_output_is_still_supervised() {
     )
     .await;
     let running = eventually("mute to run", || async {
-        let p = process(&server, "mute").await;
+        let p = server.process("mute").await;
         (p["state"] == "running").then_some(p)
     })
     .await;
@@ -75,7 +56,7 @@ async fn a_child_that_closes_its_output_is_still_supervised() {
         202
     );
     eventually("mute to stop", || async {
-        (process(&server, "mute").await["state"] == "stopped").then_some(())
+        (server.process("mute").await["state"] == "stopped").then_some(())
     })
     .await;
     assert!(process_gone(pid));

@@ -4,30 +4,9 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
 use support::TestServer;
-
-async fn process(server: &TestServer, name: &str) -> Value {
-    server.get(&format!("/api/processes/{name}")).await.json()
-}
-
-/// Waits up to `limit` (longer than the usual deadline) for a state.
-async fn wait_state(server: &TestServer, name: &str, state: &str, limit: Duration) -> Value {
-    let started = Instant::now();
-    loop {
-        let p = process(server, name).await;
-        if p["state"] == state {
-            return p;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{name} never reached {state}: {p}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// The peak resident memory of this test process, in bytes.
 fn peak_rss() -> u64 {
@@ -55,7 +34,9 @@ async fn a_gigabyte_without_a_newline_is_split_and_memory_stays_bounded() {
     let before = server.get("/api/info").await.json()["next_seq"]
         .as_u64()
         .expect("seq");
-    let exited = wait_state(&server, "blob", "exited", Duration::from_secs(240)).await;
+    let exited = server
+        .wait_state("blob", "exited", Duration::from_secs(240))
+        .await;
     assert_eq!(exited["exit_code"], 0);
     let after = server.get("/api/info").await.json()["next_seq"]
         .as_u64()

@@ -18,12 +18,6 @@ async fn next_status(status: &mut Client, name: &str) -> Value {
     message["process"].clone()
 }
 
-async fn process(server: &TestServer, name: &str) -> Value {
-    let response = server.get(&format!("/api/processes/{name}")).await;
-    assert_eq!(response.status, 200, "{}", response.text());
-    response.json()
-}
-
 #[tokio::test]
 async fn a_crashing_process_restarts_with_growing_backoff_then_fails() {
     let server = TestServer::start(
@@ -111,7 +105,7 @@ async fn restart_no_leaves_the_process_exited() {
     )
     .await;
     let exited = eventually("job to exit", || async {
-        let p = process(&server, "job").await;
+        let p = server.process("job").await;
         (p["state"] == "exited").then_some(p)
     })
     .await;
@@ -155,8 +149,8 @@ async fn a_dependent_waits_for_its_dependency_to_log_that_it_is_ready() {
     let mut logs = server.connect("/ws/logs").await;
 
     eventually("db running and api waiting", || async {
-        let db = process(&server, "db").await;
-        let api = process(&server, "api").await;
+        let db = server.process("db").await;
+        let api = server.process("api").await;
         (db["state"] == "running" && db["ready"] == false && api["state"] == "starting")
             .then_some(())
     })
@@ -171,7 +165,7 @@ async fn a_dependent_waits_for_its_dependency_to_log_that_it_is_ready() {
     let api_line = next_json_where(&mut logs, |e| e["process_name"] == "api").await;
     assert_eq!(api_line["message"], "api up");
     assert!(api_line["seq"].as_u64() > ready_line["seq"].as_u64());
-    let db = process(&server, "db").await;
+    let db = server.process("db").await;
     assert_eq!(db["state"], "ready");
     assert_eq!(db["ready"], true);
     server.shutdown().await;
@@ -199,8 +193,8 @@ async fn a_dependent_waits_for_a_tcp_readiness_probe() {
     );
     let server = TestServer::start(&config).await;
     eventually("svc running, web waiting", || async {
-        let svc = process(&server, "svc").await;
-        let web = process(&server, "web").await;
+        let svc = server.process("svc").await;
+        let web = server.process("web").await;
         (svc["state"] == "running" && web["state"] == "starting").then_some(())
     })
     .await;
@@ -209,12 +203,12 @@ async fn a_dependent_waits_for_a_tcp_readiness_probe() {
         .await
         .expect("bind reserved port");
     let web = eventually("web to start", || async {
-        let web = process(&server, "web").await;
+        let web = server.process("web").await;
         (web["state"] == "running").then_some(web)
     })
     .await;
     assert!(web["pid"].as_u64().is_some());
-    assert_eq!(process(&server, "svc").await["state"], "ready");
+    assert_eq!(server.process("svc").await["state"], "ready");
     drop(listener);
     server.shutdown().await;
 }
@@ -246,11 +240,11 @@ async fn a_set_up_job_that_must_exit_ok_gates_the_service() {
     )
     .await;
     eventually("app running after migrate", || async {
-        (process(&server, "app").await["state"] == "running").then_some(())
+        (server.process("app").await["state"] == "running").then_some(())
     })
     .await;
     let never = eventually("never to fail", || async {
-        let p = process(&server, "never").await;
+        let p = server.process("never").await;
         (p["state"] == "failed").then_some(p)
     })
     .await;
@@ -276,7 +270,7 @@ async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
     .await;
     let mut logs = server.connect("/ws/logs").await;
     eventually("stubborn to run", || async {
-        (process(&server, "stubborn").await["state"] == "running").then_some(())
+        (server.process("stubborn").await["state"] == "running").then_some(())
     })
     .await;
 
@@ -291,7 +285,7 @@ async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
     assert_eq!(kill_notice["process_name"], "logdeck");
     assert_eq!(kill_notice["level"], "WARNING");
     eventually("stubborn to stop", || async {
-        (process(&server, "stubborn").await["state"] == "stopped").then_some(())
+        (server.process("stubborn").await["state"] == "stopped").then_some(())
     })
     .await;
     server.shutdown().await;
@@ -333,9 +327,7 @@ async fn stopping_a_process_leaves_none_of_its_children_behind() {
     let mut logs = server.connect("/ws/logs").await;
     std::fs::write(&gate, b"").expect("open gate");
     let grandchild = grandchild_pid(&mut logs).await;
-    let child = process(&server, "forker").await["pid"]
-        .as_i64()
-        .expect("pid") as i32;
+    let child = server.process("forker").await["pid"].as_i64().expect("pid") as i32;
     assert!(!process_gone(grandchild));
 
     let response = server.post("/api/processes/forker/stop", None).await;
@@ -344,7 +336,7 @@ async fn stopping_a_process_leaves_none_of_its_children_behind() {
         (process_gone(child) && process_gone(grandchild)).then_some(())
     })
     .await;
-    assert_eq!(process(&server, "forker").await["state"], "stopped");
+    assert_eq!(server.process("forker").await["state"], "stopped");
     server.shutdown().await;
 }
 
@@ -356,9 +348,7 @@ async fn server_shutdown_leaves_no_process_behind() {
     let mut logs = server.connect("/ws/logs").await;
     std::fs::write(&gate, b"").expect("open gate");
     let grandchild = grandchild_pid(&mut logs).await;
-    let child = process(&server, "forker").await["pid"]
-        .as_i64()
-        .expect("pid") as i32;
+    let child = server.process("forker").await["pid"].as_i64().expect("pid") as i32;
     server.shutdown().await;
     // shutdown() returns once the server has stopped every process.
     assert!(process_gone(child), "child {child} survived");
@@ -387,7 +377,7 @@ async fn a_spawn_failure_is_a_failed_state_not_a_crash() {
     let mut logs = server.connect("/ws/logs").await;
     for name in ["ghost", "lost"] {
         let failed = eventually("spawn failure", || async {
-            let p = process(&server, name).await;
+            let p = server.process(name).await;
             (p["state"] == "failed").then_some(p)
         })
         .await;
@@ -399,8 +389,8 @@ async fn a_spawn_failure_is_a_failed_state_not_a_crash() {
         );
     }
     assert!(
-        process(&server, "fine").await["pid"].is_u64()
-            || process(&server, "fine").await["state"] == "starting"
+        server.process("fine").await["pid"].is_u64()
+            || server.process("fine").await["state"] == "starting"
     );
     // The failure is also in the log stream for a client that asks again.
     let restart = server.post("/api/processes/ghost/start", None).await;
@@ -429,7 +419,7 @@ async fn the_reader_drains_a_flood_with_nobody_connected() {
     )
     .await;
     let exited = eventually("flood to finish", || async {
-        let p = process(&server, "flood").await;
+        let p = server.process("flood").await;
         (p["state"] == "exited").then_some(p)
     })
     .await;
@@ -444,7 +434,7 @@ async fn transitions_are_log_entries_from_the_server() {
     )
     .await;
     let mut logs = server.connect("/ws/logs").await;
-    assert_eq!(process(&server, "w").await["state"], "stopped");
+    assert_eq!(server.process("w").await["state"], "stopped");
     let response = server.post("/api/processes/w/start", None).await;
     assert_eq!(response.status, 202);
     assert_eq!(response.json()["state"], "starting");

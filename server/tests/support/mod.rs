@@ -154,6 +154,30 @@ impl TestServer {
     pub async fn post(&self, path: &str, json: Option<serde_json::Value>) -> HttpResponse {
         http(self.addr, "POST", path, &[], json.map(|j| j.to_string())).await
     }
+
+    /// `GET /api/processes/{name}`, which must answer 200.
+    pub async fn process(&self, name: &str) -> serde_json::Value {
+        let response = self.get(&format!("/api/processes/{name}")).await;
+        assert_eq!(response.status, 200, "{}", response.text());
+        response.json()
+    }
+
+    /// Waits up to `limit` (which may be longer than [`DEADLINE`]) until
+    /// process `name` is in `state`, and returns it then.
+    pub async fn wait_state(&self, name: &str, state: &str, limit: Duration) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let p = self.process(name).await;
+            if p["state"] == state {
+                return p;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "{name} never reached {state}: {p}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// A minimal HTTP/1.1 client (`Connection: close`, content-length or
