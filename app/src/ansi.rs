@@ -12,47 +12,120 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
         return Cow::Borrowed(line);
     }
     let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != ESC {
-            out.push(c);
-            continue;
-        }
-        match chars.peek() {
-            // CSI: ESC [ parameters intermediates final-byte(0x40..=0x7e)
-            Some('[') => {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('\u{40}'..='\u{7e}').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            // OSC: ESC ] ... terminated by BEL or ESC \
-            Some(']') => {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == ESC && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            // Two-character sequences such as ESC ( B or ESC =.
-            Some('(') | Some(')') => {
-                chars.next();
-                chars.next();
-            }
-            Some(_) => {
-                chars.next();
-            }
-            None => {}
+    for piece in Scanner::new(line) {
+        if let Piece::Text(text) = piece {
+            out.push_str(text);
         }
     }
     Cow::Owned(out)
+}
+
+/// A part of a line as the terminal would read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    /// Printable text (everything outside escape sequences).
+    Text(&'a str),
+    /// The parameters of an SGR sequence (`ESC [ params m`): a style change.
+    Sgr(&'a str),
+    /// Any other escape sequence, which carries no text.
+    Escape,
+}
+
+/// Splits a line into text and escape sequences: CSI (`ESC [` parameters
+/// and a final byte in `@`..`~`), OSC (`ESC ]` up to BEL or `ESC \`),
+/// charset selections (`ESC (` or `ESC )` and one character) and other
+/// two-character escapes. A sequence cut off by the end of the line ends
+/// it. [`strip_ansi`] and [`parse_ansi`] both read lines through this, so
+/// their texts always agree.
+struct Scanner<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(line: &'a str) -> Self {
+        Self { rest: line }
+    }
+
+    /// Ends the current piece `used` bytes into `rest`.
+    fn advance(&mut self, used: usize) {
+        self.rest = self.rest.get(used..).unwrap_or_default();
+    }
+}
+
+impl<'a> Iterator for Scanner<'a> {
+    type Item = Piece<'a>;
+
+    fn next(&mut self) -> Option<Piece<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        match self.rest.find(ESC) {
+            Some(0) => {}
+            Some(at) => {
+                let (text, rest) = self.rest.split_at(at);
+                self.rest = rest;
+                return Some(Piece::Text(text));
+            }
+            None => {
+                let text = self.rest;
+                self.rest = "";
+                return Some(Piece::Text(text));
+            }
+        }
+        // `rest` starts with ESC (one byte); `body` is what follows it.
+        let body = &self.rest[1..];
+        let mut chars = body.char_indices();
+        let piece = match chars.next() {
+            Some((_, '[')) => match chars.find(|(_, c)| ('\u{40}'..='\u{7e}').contains(c)) {
+                Some((end, final_byte)) => {
+                    self.advance(1 + end + 1);
+                    if final_byte == 'm' {
+                        Piece::Sgr(&body[1..end])
+                    } else {
+                        Piece::Escape
+                    }
+                }
+                None => {
+                    self.rest = "";
+                    Piece::Escape
+                }
+            },
+            Some((_, ']')) => {
+                let mut end = None;
+                for (i, c) in chars {
+                    if c == '\u{7}' {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    if c == ESC && body[i + 1..].starts_with('\\') {
+                        end = Some(i + 2);
+                        break;
+                    }
+                }
+                match end {
+                    Some(end) => self.advance(1 + end),
+                    None => self.rest = "",
+                }
+                Piece::Escape
+            }
+            Some((_, '(' | ')')) => {
+                match chars.next() {
+                    Some((i, c)) => self.advance(1 + i + c.len_utf8()),
+                    None => self.rest = "",
+                }
+                Piece::Escape
+            }
+            Some((_, c)) => {
+                self.advance(1 + c.len_utf8());
+                Piece::Escape
+            }
+            None => {
+                self.rest = "";
+                Piece::Escape
+            }
+        };
+        Some(piece)
+    }
 }
 
 /// Text styled by SGR sequences ("Select Graphic Rendition": colours, bold,
@@ -218,67 +291,31 @@ pub fn parse_ansi(line: &str) -> Vec<Span> {
     let mut spans = Vec::new();
     let mut style = Style::default();
     let mut text = String::new();
-    let mut chars = line.chars().peekable();
-    let flush = |text: &mut String, style: &Style, spans: &mut Vec<Span>| {
-        if !text.is_empty() {
-            spans.push(Span {
-                text: std::mem::take(text),
-                style: style.clone(),
-            });
-        }
-    };
-    while let Some(c) = chars.next() {
-        if c != ESC {
-            text.push(c);
-            continue;
-        }
-        match chars.peek() {
-            Some('[') => {
-                chars.next();
-                let mut body = String::new();
-                let mut final_byte = None;
-                for c in chars.by_ref() {
-                    if ('\u{40}'..='\u{7e}').contains(&c) {
-                        final_byte = Some(c);
-                        break;
-                    }
-                    body.push(c);
+    for piece in Scanner::new(line) {
+        match piece {
+            Piece::Text(part) => text.push_str(part),
+            Piece::Sgr(body) => {
+                let params: Vec<u16> = if body.is_empty() {
+                    vec![0]
+                } else {
+                    body.split([';', ':'])
+                        .map(|p| p.parse().unwrap_or(0))
+                        .collect()
+                };
+                if !text.is_empty() {
+                    spans.push(Span {
+                        text: std::mem::take(&mut text),
+                        style: style.clone(),
+                    });
                 }
-                if final_byte == Some('m') {
-                    let params: Vec<u16> = if body.is_empty() {
-                        vec![0]
-                    } else {
-                        body.split([';', ':'])
-                            .map(|p| p.parse().unwrap_or(0))
-                            .collect()
-                    };
-                    flush(&mut text, &style, &mut spans);
-                    style.apply(&params);
-                }
+                style.apply(&params);
             }
-            Some(']') => {
-                chars.next();
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == ESC && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            Some('(') | Some(')') => {
-                chars.next();
-                chars.next();
-            }
-            Some(_) => {
-                chars.next();
-            }
-            None => {}
+            Piece::Escape => {}
         }
     }
-    flush(&mut text, &style, &mut spans);
+    if !text.is_empty() {
+        spans.push(Span { text, style });
+    }
     spans
 }
 
@@ -305,6 +342,28 @@ mod tests {
             "link text"
         );
         assert_eq!(strip_ansi("\u{1b}]0;title\u{7}body"), "body");
+    }
+
+    #[test]
+    fn the_scanner_splits_text_from_sequences() {
+        let pieces: Vec<Piece<'_>> =
+            Scanner::new("a\u{1b}[1;31mb\u{1b}(Bc\u{1b}]0;t\u{7}\u{1b}=é\u{1b}[2K").collect();
+        assert_eq!(
+            pieces,
+            [
+                Piece::Text("a"),
+                Piece::Sgr("1;31"),
+                Piece::Text("b"),
+                Piece::Escape,
+                Piece::Text("c"),
+                Piece::Escape,
+                Piece::Escape,
+                Piece::Text("é"),
+                Piece::Escape,
+            ]
+        );
+        // Multi-byte characters right after ESC or inside a sequence.
+        assert_eq!(strip_ansi("x\u{1b}éy\u{1b}(éz\u{1b}[é1mw"), "xyzw");
     }
 
     #[test]

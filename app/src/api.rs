@@ -1,52 +1,20 @@
 //! The browser's calls to the server's HTTP API.
 
-use serde::Deserialize;
-
-/// What `GET /api/info` says about the server run.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct ServerInfo {
-    pub name: String,
-    pub run_id: String,
-    pub next_seq: u64,
-}
-
-/// What the client asks of a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProcessAction {
-    Start,
-    Stop,
-    Restart,
-}
-
-impl ProcessAction {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProcessAction::Start => "start",
-            ProcessAction::Stop => "stop",
-            ProcessAction::Restart => "restart",
-        }
-    }
-}
-
 #[cfg(feature = "hydrate")]
 mod browser {
     use gloo_net::http::{Request, RequestBuilder};
 
-    use super::*;
     use crate::log_entry::LogEntry;
     use crate::process::ProcessInfo;
+    use crate::protocol::{ErrorBody, Info, ProcessAction};
 
     fn error_text(status: u16, body: &str) -> String {
-        #[derive(Deserialize)]
-        struct ErrorBody {
-            error: String,
-        }
         serde_json::from_str::<ErrorBody>(body)
             .map(|e| e.error)
             .unwrap_or_else(|_| format!("HTTP {status}"))
     }
 
-    pub async fn fetch_info() -> Result<ServerInfo, String> {
+    pub async fn fetch_info() -> Result<Info, String> {
         let response = Request::get("/api/info")
             .send()
             .await

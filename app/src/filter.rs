@@ -1,6 +1,8 @@
 //! Which entries a viewer shows. The same filter, and the same query-string
 //! form of it, serves the browser's controls, the shareable page URL and the
-//! server's per-connection and history filters.
+//! server's per-connection and history filters; [`EntryFilter`] is that
+//! filter compiled once (its search included) and tested against many
+//! entries, in the browser and on the server alike.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -8,6 +10,12 @@ use std::fmt;
 use crate::ansi::strip_ansi;
 use crate::level::Level;
 use crate::log_entry::{LogEntry, Stream};
+use crate::process::check_name;
+use crate::search::Search;
+
+/// At most this many processes in one filter: a query names each at most
+/// once, and the history opens a file per name.
+pub const MAX_PROCESSES: usize = 100;
 
 /// Process, level, stream and text filters, all combined with AND.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,12 +35,6 @@ pub struct LogFilter {
     pub case_sensitive: bool,
 }
 
-/// Decides whether a message matches the search text; the browser and the
-/// server each bring their own regex engine.
-pub trait TextSearch {
-    fn is_match(&self, text: &str) -> bool;
-}
-
 impl LogFilter {
     /// True when the filter lets every entry through.
     pub fn is_empty(&self) -> bool {
@@ -47,33 +49,6 @@ impl LogFilter {
         (self.processes.is_empty() || self.processes.contains(&entry.process_name))
             && self.min_level.is_none_or(|min| entry.level >= min)
             && (self.streams.is_empty() || self.streams.contains(&entry.stream))
-    }
-
-    /// Whether `entry` passes, with `search` deciding the text part (it is
-    /// only consulted when the filter has text).
-    pub fn matches_with<S: TextSearch + ?Sized>(
-        &self,
-        entry: &LogEntry,
-        search: Option<&S>,
-    ) -> bool {
-        self.matches_fields(entry)
-            && (self.text.is_empty()
-                || search.is_none_or(|search| search.is_match(&strip_ansi(&entry.message))))
-    }
-
-    /// The filter with `search` deciding the text part (`None` when there
-    /// is no text to search for).
-    pub fn with_search<S: TextSearch>(&self, search: Option<S>) -> Matcher<'_, S> {
-        Matcher {
-            filter: self,
-            search: if self.text.is_empty() { None } else { search },
-        }
-    }
-
-    /// The filter with a plain substring search; a `regex` filter needs
-    /// [`LogFilter::with_search`] and a regex engine instead.
-    pub fn substring_matcher(&self) -> Matcher<'_, Substring> {
-        self.with_search(Some(Substring::new(&self.text, self.case_sensitive)))
     }
 
     /// The filter as query parameters: `process=a,b&level=WARNING&stream=
@@ -111,9 +86,25 @@ impl LogFilter {
         let mut rest = Vec::new();
         for (key, value) in pairs {
             match key {
-                "process" => filter
-                    .processes
-                    .extend(split_list(value).map(str::to_owned)),
+                "process" => {
+                    for name in split_list(value) {
+                        check_name(name).map_err(|_| {
+                            FilterError::new(
+                                "process",
+                                name,
+                                "process names of letters, digits, `_`, `-` and `.`",
+                            )
+                        })?;
+                        filter.processes.insert(name.to_owned());
+                    }
+                    if filter.processes.len() > MAX_PROCESSES {
+                        return Err(FilterError::new(
+                            "process",
+                            value,
+                            "at most 100 process names",
+                        ));
+                    }
+                }
                 "level" => {
                     if !value.is_empty() {
                         let level = value.parse().map_err(|_| {
@@ -189,63 +180,56 @@ impl fmt::Display for FilterError {
 
 impl std::error::Error for FilterError {}
 
-/// A [`LogFilter`] ready to test many entries.
-#[derive(Debug)]
-pub struct Matcher<'a, S> {
-    filter: &'a LogFilter,
-    search: Option<S>,
+/// A [`LogFilter`] with its search compiled, ready to test many entries.
+/// Two are equal when their filters are (the search is derived).
+#[derive(Clone, Debug, Default)]
+pub struct EntryFilter {
+    filter: LogFilter,
+    search: Option<Search>,
 }
 
-impl<S: TextSearch> Matcher<'_, S> {
+impl PartialEq for EntryFilter {
+    fn eq(&self, other: &Self) -> bool {
+        self.filter == other.filter
+    }
+}
+
+impl EntryFilter {
+    /// Compiles `filter`'s search; an invalid (or too large) regex is an
+    /// error naming `q`.
+    pub fn new(filter: LogFilter) -> Result<EntryFilter, String> {
+        let search = Search::new(&filter).map_err(|e| format!("invalid q regex: {e}"))?;
+        Ok(EntryFilter { filter, search })
+    }
+
+    /// The filter's fields without a search: for filters known to have no
+    /// text (a process name, say), which cannot fail to compile.
+    pub fn fields_only(mut filter: LogFilter) -> EntryFilter {
+        filter.text.clear();
+        EntryFilter {
+            filter,
+            search: None,
+        }
+    }
+
+    pub fn filter(&self) -> &LogFilter {
+        &self.filter
+    }
+
+    /// The compiled search, when the filter has text.
+    pub fn search(&self) -> Option<&Search> {
+        self.search.as_ref()
+    }
+
+    /// Whether `entry` passes every part of the filter; the text is
+    /// matched against the message without its ANSI colours.
     pub fn matches(&self, entry: &LogEntry) -> bool {
-        self.filter.matches_with(entry, self.search.as_ref())
+        self.filter.matches_fields(entry)
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|search| search.is_match(&strip_ansi(&entry.message)))
     }
-}
-
-/// Substring search, case-insensitive unless asked otherwise.
-#[derive(Clone, Debug)]
-pub struct Substring {
-    needle: String,
-    case_sensitive: bool,
-}
-
-impl Substring {
-    pub fn new(needle: &str, case_sensitive: bool) -> Self {
-        Self {
-            // Lower-cased once here rather than per message.
-            needle: if case_sensitive {
-                needle.to_owned()
-            } else {
-                needle.to_lowercase()
-            },
-            case_sensitive,
-        }
-    }
-}
-
-impl TextSearch for Substring {
-    fn is_match(&self, text: &str) -> bool {
-        if self.case_sensitive {
-            text.contains(&self.needle)
-        } else {
-            contains_ignore_case(text, &self.needle)
-        }
-    }
-}
-
-/// Substring test against an already lower-cased needle. ASCII haystacks (the
-/// common case) are compared without allocating.
-fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
-    if haystack.is_ascii() && lower_needle.is_ascii() {
-        let (hay, needle) = (haystack.as_bytes(), lower_needle.as_bytes());
-        if needle.len() > hay.len() {
-            return false;
-        }
-        return hay
-            .windows(needle.len())
-            .any(|window| window.eq_ignore_ascii_case(needle));
-    }
-    haystack.to_lowercase().contains(lower_needle)
 }
 
 #[cfg(test)]
@@ -268,7 +252,9 @@ mod tests {
     }
 
     fn matches(filter: &LogFilter, entry: &LogEntry) -> bool {
-        filter.substring_matcher().matches(entry)
+        EntryFilter::new(filter.clone())
+            .expect("valid")
+            .matches(entry)
     }
 
     #[test]
@@ -437,6 +423,23 @@ mod tests {
         assert_eq!(filter.processes.len(), 2);
         assert_eq!(rest, vec![("tail", "100")]);
         assert!(LogFilter::default().to_query_pairs().is_empty());
+    }
+
+    #[test]
+    fn process_names_are_names_not_paths_and_each_counts_once() {
+        for bad in ["../victim/secret", "a/b", ".", "..", "x y"] {
+            let error = LogFilter::from_query_pairs([("process", bad)]).expect_err(bad);
+            assert_eq!(error.key, "process");
+        }
+        let (filter, _) =
+            LogFilter::from_query_pairs([("process", "web,web,db"), ("process", "web")])
+                .expect("valid");
+        assert_eq!(filter.processes.len(), 2);
+        let many: String = (0..=MAX_PROCESSES)
+            .map(|i| format!("p{i}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        assert!(LogFilter::from_query_pairs([("process", many.as_str())]).is_err());
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Reactive hooks used by the components.
 
+#[cfg(feature = "hydrate")]
+pub mod reconnect;
 pub mod use_log_stream;
 pub mod use_process_status;
 pub mod use_view_query;
+pub mod use_viewer;

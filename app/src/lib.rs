@@ -7,15 +7,20 @@
 //!   format.
 //! - [`level`]: [`Level`], the five severities and their aliases.
 //! - [`process`]: process states as the process API reports them.
-//! - [`filter`]: [`LogFilter`], the predicate behind every filter control.
+//! - [`protocol`]: the HTTP API's other answers (server info, errors,
+//!   health) and the process actions, shared by server and browser.
+//! - [`filter`]: [`LogFilter`], the predicate behind every filter control,
+//!   and [`filter::EntryFilter`], the same compiled, used by the browser,
+//!   the live stream and the history alike.
 //! - [`ring_buffer`]: the bounded buffer that keeps a viewer's memory flat.
 //! - [`log_store`]: the viewer's entries, filtered incrementally.
-//! - [`search`]: text search and highlight ranges in the browser.
+//! - [`search`]: the text search behind a filter, and highlight ranges.
 //! - [`view_query`]: the viewer state carried in the page URL.
 //! - [`ansi`]: ANSI escape handling for log text.
 //! - [`api`]: the browser's calls to the HTTP API.
 //! - [`backoff`]: exponential backoff with jitter (reconnects, restarts).
-//! - [`hooks`]: reactive state, such as the live log stream.
+//! - [`hooks`]: reactive state: the live log stream, the process table,
+//!   the viewer's shared state, and the browser's reconnect loop.
 //! - [`components`]: the page shell, the app and the log viewer.
 //!
 //! Features: `ssr` for the server build, `hydrate` for the browser build;
@@ -37,6 +42,7 @@ pub mod level;
 pub mod log_entry;
 pub mod log_store;
 pub mod process;
+pub mod protocol;
 pub mod ring_buffer;
 pub mod search;
 pub mod view_query;

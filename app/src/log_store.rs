@@ -126,6 +126,28 @@ impl LogStore {
         shown
     }
 
+    /// Merges a page of history (as the server answers it, newest first):
+    /// entries older than everything kept go before it, as far as there is
+    /// room; newer ones are appended as if they had just arrived; those
+    /// already kept are skipped.
+    pub fn merge_history(
+        &mut self,
+        mut newest_first: Vec<LogEntry>,
+        keep: &dyn Fn(&LogEntry) -> bool,
+    ) -> Merged {
+        newest_first.reverse();
+        let oldest_first = newest_first;
+        let boundary = self.oldest_seq();
+        let split = boundary.map_or(0, |oldest| oldest_first.partition_point(|e| e.seq < oldest));
+        let mut newer = oldest_first;
+        let older = newer.drain(..split).collect();
+        let prepended = self.prepend(older, keep);
+        Merged {
+            prepended,
+            appended: self.append(newer, keep),
+        }
+    }
+
     /// Applies a new filter to everything kept.
     pub fn refilter(&mut self, keep: &dyn Fn(&LogEntry) -> bool) {
         self.visible = self.entries.iter().filter(|e| keep(e)).cloned().collect();
@@ -170,6 +192,14 @@ pub struct Appended {
     pub shown: usize,
     /// Rows removed from the start (evicted from the buffer).
     pub evicted_visible: usize,
+}
+
+/// What a history merge changed in the visible rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// Rows added at the start.
+    pub prepended: usize,
+    pub appended: Appended,
 }
 
 /// Lines per second per process over the last [`RATE_WINDOW`] seconds,
@@ -336,6 +366,25 @@ mod tests {
         assert_eq!(seqs(&store), vec![8, 9, 10, 11, 12]);
         assert_eq!(store.oldest_seq(), Some(8));
         assert_eq!(store.counts().get("a"), Some(&5));
+    }
+
+    #[test]
+    fn history_merges_before_and_after_what_is_kept() {
+        let mut store = LogStore::new(10);
+        let page = |seqs: std::ops::RangeInclusive<u64>| {
+            seqs.rev()
+                .map(|s| entry(s, "a", Level::Info))
+                .collect::<Vec<_>>()
+        };
+        // Into an empty store: all of it, in order.
+        let merged = store.merge_history(page(5..=7), &|_| true);
+        assert_eq!(merged.appended.shown, 3);
+        assert_eq!(seqs(&store), vec![5, 6, 7]);
+        // Older and newer at once; 6 and 7 are already kept.
+        let merged = store.merge_history(page(3..=9), &|_| true);
+        assert_eq!((merged.prepended, merged.appended.shown), (2, 2));
+        assert_eq!(seqs(&store), vec![3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(store.last_seq(), Some(9));
     }
 
     #[test]

@@ -5,6 +5,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::log_entry::rfc3339_millis;
 
+/// The longest process name, in bytes.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` can name a process: 1 to 64 letters, digits, `_`, `-`
+/// and `.`, but not `.` or `..`. Names end up in URLs, file names and
+/// filters, so they stay plain; it is also what keeps a name in a query
+/// from ever being a path.
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("the name is empty".into());
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(format!(
+            "the name `{name}` is longer than {MAX_NAME_LEN} bytes"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+    {
+        return Err(format!(
+            "the name `{name}` contains `{bad}`; use letters, digits, `_`, `-` and `.`"
+        ));
+    }
+    if name == "." || name == ".." {
+        return Err(format!("the name `{name}` is reserved"));
+    }
+    Ok(())
+}
+
 /// Where a supervised process is in its lifecycle.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -186,6 +216,26 @@ mod tests {
             let text = serde_json::to_string(&message).expect("serialises");
             let back: StatusMessage = serde_json::from_str(&text).expect("parses");
             assert_eq!(back, message);
+        }
+    }
+
+    #[test]
+    fn names_are_plain_words_never_paths() {
+        for good in ["web", "riven_backend", "api-2", "a.b", "..x", "x.."] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "a b",
+            "é",
+            &"x".repeat(65),
+        ] {
+            assert!(check_name(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,16 +1,27 @@
-//! Search as the browser does it: the matcher for a [`LogFilter`]'s text and
-//! the ranges to highlight. Regular expressions use the `regex` crate, the
-//! server's engine (in the browser without most Unicode tables; its lazy
-//! DFA keeps a filter over 100 000 kept rows fast).
+//! Text search: the matcher behind a [`LogFilter`]'s text, in the browser
+//! and on the server alike, and the ranges to highlight. Regular
+//! expressions use the `regex` crate (in the browser without most Unicode
+//! tables; its lazy DFA keeps a filter over 100 000 kept rows fast), with a
+//! bound on the compiled size so a query cannot make either side build a
+//! huge automaton.
 
 use std::ops::Range;
 
-use crate::filter::{LogFilter, Substring, TextSearch};
+use crate::filter::LogFilter;
+
+/// The largest compiled regex a search may build (and the lazy DFA's cache
+/// per search). A caller's pattern such as `[\w\s]{200}x` would otherwise
+/// compile to many megabytes and scan slowly.
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
 /// A compiled search: substring or regular expression.
 #[derive(Clone, Debug)]
 pub enum Search {
-    Substring { lower: String, case_sensitive: bool },
+    Substring {
+        /// The needle, lower-cased unless `case_sensitive`.
+        lower: String,
+        case_sensitive: bool,
+    },
     Regex(regex::Regex),
 }
 
@@ -22,12 +33,11 @@ impl Search {
             return Ok(None);
         }
         if filter.regex {
-            let pattern = if filter.case_sensitive {
-                filter.text.clone()
-            } else {
-                format!("(?i){}", filter.text)
-            };
-            return regex::Regex::new(&pattern)
+            return regex::RegexBuilder::new(&filter.text)
+                .case_insensitive(!filter.case_sensitive)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
                 .map(|r| Some(Search::Regex(r)))
                 .map_err(|e| e.to_string());
         }
@@ -39,6 +49,21 @@ impl Search {
             },
             case_sensitive: filter.case_sensitive,
         }))
+    }
+
+    /// Whether `text` holds a match.
+    pub fn is_match(&self, text: &str) -> bool {
+        match self {
+            Search::Regex(regex) => regex.is_match(text),
+            Search::Substring {
+                lower,
+                case_sensitive: true,
+            } => text.contains(lower.as_str()),
+            Search::Substring {
+                lower,
+                case_sensitive: false,
+            } => contains_ignore_case(text, lower),
+        }
     }
 
     /// Byte ranges of the matches in `text`, in order, not overlapping.
@@ -74,16 +99,19 @@ impl Search {
     }
 }
 
-impl TextSearch for Search {
-    fn is_match(&self, text: &str) -> bool {
-        match self {
-            Search::Regex(regex) => regex.is_match(text),
-            Search::Substring {
-                lower,
-                case_sensitive,
-            } => Substring::new(lower, *case_sensitive).is_match(text),
+/// Substring test against an already lower-cased needle. ASCII haystacks
+/// (the common case) are compared without allocating.
+fn contains_ignore_case(haystack: &str, lower_needle: &str) -> bool {
+    if haystack.is_ascii() && lower_needle.is_ascii() {
+        let (hay, needle) = (haystack.as_bytes(), lower_needle.as_bytes());
+        if needle.len() > hay.len() {
+            return false;
         }
+        return hay
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle));
     }
+    haystack.to_lowercase().contains(lower_needle)
 }
 
 /// A piece of a styled line: its run (`span`), text, and whether it is part
@@ -214,6 +242,17 @@ mod tests {
             ]
         );
         assert_eq!(highlight_segments(&spans, &[]).len(), 2);
+    }
+
+    #[test]
+    fn a_regex_too_large_to_compile_is_refused() {
+        let huge = LogFilter {
+            text: r"[\w\s]{200}zzzq".into(),
+            regex: true,
+            ..LogFilter::default()
+        };
+        let error = Search::new(&huge).expect_err("over the size limit");
+        assert!(error.contains("size limit"), "{error}");
     }
 
     #[test]

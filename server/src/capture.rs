@@ -110,6 +110,11 @@ pub async fn capture<R: AsyncRead + Unpin>(
                 for entry in joiner.push(message, level, line.continuation) {
                     publish(entry);
                 }
+                // A child printing flat out keeps the pipe readable, and one
+                // 64 KiB read holds hundreds of lines: without counting each
+                // line against the task's budget, this loop could hold a
+                // worker thread for a long time while HTTP requests wait.
+                tokio::task::consume_budget().await;
             }
             Ok(None) => break,
             Err(error) => {

@@ -257,26 +257,22 @@ impl LogHub {
         (backlog, receiver, gap)
     }
 
-    /// Kept entries with `seq` below `before` (all when `None`) that pass
-    /// `wanted`, newest first, at most `limit`.
-    pub fn recent(
-        &self,
-        before: Option<u64>,
-        limit: usize,
-        mut wanted: impl FnMut(&LogEntry) -> bool,
-    ) -> Vec<Arc<Frame>> {
+    /// Up to `n` kept entries with `seq` below `before` (all when `None`),
+    /// newest first. Callers filter what they get outside the lock, a
+    /// chunk at a time, so a slow filter never holds up publishing.
+    pub fn recent_chunk(&self, before: Option<u64>, n: usize) -> Vec<Arc<Frame>> {
         let state = self.lock();
         let end = before.map_or(state.ring.len(), |b| {
             state.ring.partition_point(|f| f.entry.seq < b)
         });
-        state
-            .ring
-            .range(..end)
-            .rev()
-            .filter(|f| wanted(&f.entry))
-            .take(limit)
-            .cloned()
-            .collect()
+        state.ring.range(..end).rev().take(n).cloned().collect()
+    }
+
+    /// Every kept entry with `seq` above `after`, oldest first.
+    pub fn kept_after(&self, after: u64) -> Vec<Arc<Frame>> {
+        let state = self.lock();
+        let start = state.ring.partition_point(|f| f.entry.seq <= after);
+        state.ring.range(start..).cloned().collect()
     }
 
     /// The `seq` of the oldest entry still kept in memory.
@@ -477,14 +473,14 @@ mod tests {
     }
 
     #[test]
-    fn recent_pages_backwards_with_a_filter() {
+    fn recent_chunks_page_backwards() {
         let hub = hub(100, 16);
         for i in 0..10 {
             hub.publish(line(&i.to_string()));
         }
-        let even = |e: &LogEntry| e.seq % 2 == 0;
-        assert_eq!(seqs(&hub.recent(None, 3, even)), vec![10, 8, 6]);
-        assert_eq!(seqs(&hub.recent(Some(6), 3, even)), vec![4, 2]);
+        assert_eq!(seqs(&hub.recent_chunk(None, 3)), vec![10, 9, 8]);
+        assert_eq!(seqs(&hub.recent_chunk(Some(3), 5)), vec![2, 1]);
+        assert!(hub.recent_chunk(Some(1), 5).is_empty());
     }
 
     #[test]

@@ -13,15 +13,19 @@
 //! - [`hub`]: numbers, serialises once, keeps the newest in memory and
 //!   broadcasts every entry.
 //! - [`redact`]: masks secrets in lines before anything keeps them.
-//! - [`persist`]: the log files (a writer thread, rotation) and history
-//!   read back from memory and files.
-//! - [`web`]: pages, static files, the process API and the WebSockets.
+//! - [`persist`]: a consumer of the hub: the log files (a writer thread,
+//!   rotation), and reading them back.
+//! - [`history`]: memory and files merged, for history and downloads.
+//! - [`web`]: pages, static files, the process API and the WebSockets;
+//!   the only module that knows HTTP.
 //!
-//! Data flows one way: child pipe → capture → hub → (web → browser, and
-//! the file writer).
+//! Data flows one way: child pipe → capture → hub → consumers (the file
+//! writer; the WebSockets → browser). What a consumer needs to say (the
+//! writer's errors) comes back as a status this module publishes.
 
 pub mod capture;
 pub mod config;
+pub mod history;
 pub mod hub;
 pub mod persist;
 pub mod redact;
@@ -37,10 +41,12 @@ use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use app::Level;
+
 use crate::config::Config;
+use crate::history::History;
 use crate::hub::{HubOptions, LogHub};
 use crate::persist::files::RotatingFiles;
-use crate::persist::history::History;
 use crate::persist::{start_writer, LogFiles};
 use crate::supervisor::Supervisor;
 
@@ -98,10 +104,10 @@ pub async fn run(
     }));
     // The writer subscribes before any process starts, so the files miss
     // nothing.
-    let writer = match &files {
+    let mut writer = match &files {
         Some(files) => Some(
             start_writer(
-                &hub,
+                hub.subscribe(),
                 Box::new(RotatingFiles::new(files.clone())),
                 files.dir.display().to_string(),
             )
@@ -109,6 +115,16 @@ pub async fn run(
         ),
         None => None,
     };
+    if let Some(mut reports) = writer.as_mut().and_then(|w| w.reports.take()) {
+        // What the writer cannot do is told where everything is told: in
+        // the log itself.
+        let hub = hub.clone();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                hub.publish_system(Level::Error, report);
+            }
+        });
+    }
     let supervisor = Supervisor::start(&config, hub.clone());
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {

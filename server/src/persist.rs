@@ -1,9 +1,9 @@
-//! Persistence: every entry is appended to per-process JSON Lines files by
-//! a writer on its own thread, so slow or failing disks never hold up the
-//! pipeline; and history is read back from memory and those files.
+//! Persistence, a consumer of the hub: every entry is appended to
+//! per-process JSON Lines files by a writer on its own thread, so slow or
+//! failing disks never hold up the pipeline; and the files are read back
+//! (merged by `seq`, or one file's tail) for [`crate::history`].
 
 pub mod files;
-pub mod history;
 mod writer;
 
 use std::io;
@@ -31,11 +31,11 @@ pub struct WriterStats {
 }
 
 impl WriterStats {
-    pub fn snapshot(&self) -> (u64, u64, u64) {
-        (
-            self.written.load(Ordering::Relaxed),
-            self.lost.load(Ordering::Relaxed),
-            self.errors.load(Ordering::Relaxed),
-        )
+    pub fn snapshot(&self) -> app::protocol::LogFileStats {
+        app::protocol::LogFileStats {
+            written: self.written.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
     }
 }

@@ -5,37 +5,71 @@
 //! Every child leads its own process group, so a stop signal reaches the
 //! shell and whatever it started, not only the direct child. Shutdown stops
 //! dependents before the processes they depend on.
+//!
+//! # Layout
+//! - `process_runner`: one process's lifecycle, a task each.
+//! - `decision`: the table of what each request does in each phase.
+//! - `restart_policy`: whether and when an exited process restarts.
+//! - `dependencies`: start conditions and the order of stopping.
+//! - `spawn`, `stop`, `ready_probe`: starting a child, signalling its
+//!   group, telling when it is ready.
+//! - `resources`: CPU and memory of each process group.
 
+mod decision;
 mod dependencies;
 mod process_runner;
 mod ready_probe;
-pub mod resources;
+mod resources;
 mod restart_policy;
 mod spawn;
 mod stop;
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use app::protocol::ProcessAction;
 use app::{ProcessInfo, ProcessState};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::config::{Config, ProcessConfig};
+use crate::config::{Command, Config, ProcessConfig};
 use crate::hub::LogHub;
 use crate::redact::Redactor;
-use process_runner::{Request, Runner, RunnerAction};
+use decision::RunnerAction;
+use process_runner::{Request, Runner};
 use resources::ResourceSampler;
 
 pub use spawn::read_env_file;
 
-/// What a client may ask of a process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Start,
-    Stop,
-    Restart,
+/// What a client may see of a process's configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessSummary {
+    pub command: Command,
+    pub cwd: Option<PathBuf>,
+    pub autostart: bool,
+    /// The names of the variables it sets; values may hold secrets.
+    pub env: Vec<String>,
+    /// The processes it waits for.
+    pub depends_on: Vec<String>,
+    /// How long a stop may take before SIGKILL.
+    #[serde(skip)]
+    pub stop_timeout: Duration,
+}
+
+impl ProcessSummary {
+    fn of(spec: &ProcessConfig) -> ProcessSummary {
+        ProcessSummary {
+            command: spec.command.clone(),
+            cwd: spec.cwd.clone(),
+            autostart: spec.autostart,
+            env: spec.env.keys().cloned().collect(),
+            depends_on: spec.depends_on.iter().map(|d| d.process.clone()).collect(),
+            stop_timeout: spec.stop_timeout,
+        }
+    }
 }
 
 /// A process's status as its runner keeps it.
@@ -113,15 +147,17 @@ impl Supervisor {
 
         let mut slots = Vec::new();
         let mut runners = Vec::new();
+        let mut specs = Vec::new();
         for (index, (spec, ((status_tx, status_rx), (request_tx, request_rx)))) in
             config.processes.iter().zip(channels).enumerate()
         {
             slots.push(Slot {
                 name: spec.name.clone(),
-                spec: Arc::new(spec.clone()),
+                summary: ProcessSummary::of(spec),
                 requests: request_tx,
                 status: status_rx,
             });
+            specs.push(Arc::new(spec.clone()));
             runners.push((index, spec, status_tx, request_rx));
         }
         let mut tasks = JoinSet::new();
@@ -139,7 +175,7 @@ impl Supervisor {
             tasks.spawn(
                 Runner {
                     index,
-                    spec: slots[index].spec.clone(),
+                    spec: specs[index].clone(),
                     hub: hub.clone(),
                     status,
                     events: events.clone(),
@@ -203,7 +239,7 @@ struct Shared {
 #[derive(Debug)]
 struct Slot {
     name: String,
-    spec: Arc<ProcessConfig>,
+    summary: ProcessSummary,
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<ProcessStatus>,
 }
@@ -220,9 +256,14 @@ impl SupervisorHandle {
             .collect()
     }
 
-    /// The configuration of `name`.
-    pub fn spec(&self, name: &str) -> Option<Arc<ProcessConfig>> {
-        Some(self.shared.slots[self.index(name)?].spec.clone())
+    /// What clients may see of `name`'s configuration.
+    pub fn summary(&self, name: &str) -> Option<ProcessSummary> {
+        Some(self.shared.slots[self.index(name)?].summary.clone())
+    }
+
+    /// How often CPU and memory figures are refreshed.
+    pub fn sample_interval(&self) -> Duration {
+        resources::SAMPLE_INTERVAL
     }
 
     pub fn get(&self, name: &str) -> Option<ProcessInfo> {
@@ -232,7 +273,11 @@ impl SupervisorHandle {
 
     /// Starts, stops or restarts `name`; returns its state once the request
     /// took effect (`starting`, `stopping`).
-    pub async fn control(&self, name: &str, action: Action) -> Result<ProcessInfo, ControlError> {
+    pub async fn control(
+        &self,
+        name: &str,
+        action: ProcessAction,
+    ) -> Result<ProcessInfo, ControlError> {
         let index = self
             .index(name)
             .ok_or_else(|| ControlError::NotFound(name.to_owned()))?;

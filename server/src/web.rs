@@ -3,11 +3,24 @@
 //!
 //! The web layer reads from the hub and never writes to it, and reaches
 //! the processes only through the supervisor's handle.
+//!
+//! # Layout
+//! - `api`: the process API, `/health` and the OpenAPI document.
+//! - `history_api`: `GET /api/logs` and its download.
+//! - `info`: `GET /api/info`.
+//! - `ws_logs`, `ws_status`: the two WebSockets.
+//! - `dmb`: everything that exists for DMB's clients (its routes, its
+//!   `/logs`, its ping).
+//! - `auth`: the token, sessions, the login form and origin checks.
+//! - `error`: the one error answer type; `query`: query-string parsing.
 
 pub mod api;
 pub mod auth;
 mod dmb;
-mod logs_api;
+mod error;
+mod history_api;
+mod info;
+mod query;
 pub mod ws_logs;
 mod ws_status;
 
@@ -21,10 +34,12 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 
+use crate::history::History;
 use crate::hub::LogHub;
-use crate::persist::history::History;
 use crate::persist::WriterStats;
 use crate::supervisor::SupervisorHandle;
+
+pub use error::ApiError;
 
 /// What every handler can reach.
 #[derive(Clone, Debug)]
@@ -77,15 +92,14 @@ impl ClientGauge {
 
     /// The answer to an upgrade beyond the limit: 503, before the socket
     /// opens.
-    pub fn refusal(&self) -> axum::response::Response {
-        use axum::response::IntoResponse;
-        (
+    pub fn refusal(&self) -> ApiError {
+        ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({
-                "error": format!("too many WebSocket clients (limits.max_clients = {})", self.max)
-            })),
+            format!(
+                "too many WebSocket clients (limits.max_clients = {})",
+                self.max
+            ),
         )
-            .into_response()
     }
 }
 
@@ -121,8 +135,9 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/logs", get(ws_logs::upgrade))
         .route("/ws/status", get(ws_status::upgrade))
         .merge(api::routes())
+        .merge(info::routes())
+        .merge(history_api::routes())
         .merge(dmb::routes())
-        .merge(logs_api::routes())
         .merge(auth::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(

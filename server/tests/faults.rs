@@ -3,11 +3,9 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::{eventually, next_json_where, process_gone, TestServer};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binary_garbage_becomes_valid_entries() {
     let server = TestServer::start(
         r#"
@@ -18,9 +16,7 @@ async fn binary_garbage_becomes_valid_entries() {
         "#,
     )
     .await;
-    server
-        .wait_state("noise", "exited", Duration::from_secs(60))
-        .await;
+    server.wait_state_while_publishing("noise", "exited").await;
     let page = server.get("/api/logs?process=noise&limit=5000").await;
     assert_eq!(page.status, 200);
     let entries = page.json();
@@ -43,11 +39,7 @@ async fn a_child_that_closes_its_output_is_still_supervised() {
         "#,
     )
     .await;
-    let running = eventually("mute to run", || async {
-        let p = server.process("mute").await;
-        (p["state"] == "running").then_some(p)
-    })
-    .await;
+    let running = server.wait_state("mute", "running").await;
     let pid = running["pid"].as_i64().expect("pid") as i32;
     // Its pipes are closed, it is still alive, and it still stops.
     assert!(!process_gone(pid));
@@ -55,10 +47,7 @@ async fn a_child_that_closes_its_output_is_still_supervised() {
         server.post("/api/processes/mute/stop", None).await.status,
         202
     );
-    eventually("mute to stop", || async {
-        (server.process("mute").await["state"] == "stopped").then_some(())
-    })
-    .await;
+    server.wait_state("mute", "stopped").await;
     assert!(process_gone(pid));
     server.shutdown().await;
 }

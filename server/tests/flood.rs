@@ -4,8 +4,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::TestServer;
 
 /// The peak resident memory of this test process, in bytes.
@@ -34,9 +32,7 @@ async fn a_gigabyte_without_a_newline_is_split_and_memory_stays_bounded() {
     let before = server.get("/api/info").await.json()["next_seq"]
         .as_u64()
         .expect("seq");
-    let exited = server
-        .wait_state("blob", "exited", Duration::from_secs(240))
-        .await;
+    let exited = server.wait_state_while_publishing("blob", "exited").await;
     assert_eq!(exited["exit_code"], 0);
     let after = server.get("/api/info").await.json()["next_seq"]
         .as_u64()

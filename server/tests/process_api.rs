@@ -18,24 +18,10 @@ autostart = false
 env = { SECRET_TOKEN = "hunter2" }
 "#;
 
-async fn state_of(server: &TestServer, name: &str) -> String {
-    server.get(&format!("/api/processes/{name}")).await.json()["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn wait_for_state(server: &TestServer, name: &str, state: &str) {
-    eventually(state, || async {
-        (state_of(server, name).await == state).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn lists_and_shows_processes_with_their_details() {
     let server = TestServer::start(CONFIG).await;
-    wait_for_state(&server, "web", "running").await;
+    server.wait_state("web", "running").await;
 
     let list = server.get("/api/processes").await;
     assert_eq!(list.status, 200);
@@ -87,7 +73,7 @@ async fn lists_and_shows_processes_with_their_details() {
 #[tokio::test]
 async fn start_stop_restart_answer_202_404_and_409() {
     let server = TestServer::start(CONFIG).await;
-    wait_for_state(&server, "web", "running").await;
+    server.wait_state("web", "running").await;
 
     let conflict = server.post("/api/processes/web/start", None).await;
     assert_eq!(conflict.status, 409);
@@ -100,7 +86,7 @@ async fn start_stop_restart_answer_202_404_and_409() {
     let stop = server.post("/api/processes/web/stop", None).await;
     assert_eq!(stop.status, 202);
     assert_eq!(stop.json()["state"], "stopping");
-    wait_for_state(&server, "web", "stopped").await;
+    server.wait_state("web", "stopped").await;
     assert_eq!(
         server.post("/api/processes/web/stop", None).await.status,
         409
@@ -109,7 +95,7 @@ async fn start_stop_restart_answer_202_404_and_409() {
     let start = server.post("/api/processes/web/start", None).await;
     assert_eq!(start.status, 202);
     assert_eq!(start.json()["state"], "starting");
-    wait_for_state(&server, "web", "running").await;
+    server.wait_state("web", "running").await;
     let first_pid = server.get("/api/processes/web").await.json()["pid"].clone();
 
     let restart = server.post("/api/processes/web/restart", None).await;
@@ -136,7 +122,7 @@ async fn start_stop_restart_answer_202_404_and_409() {
 #[tokio::test]
 async fn dmb_compatible_routes_keep_dmb_shapes() {
     let server = TestServer::start(CONFIG).await;
-    wait_for_state(&server, "web", "running").await;
+    server.wait_state("web", "running").await;
 
     let list = server.get("/process/processes").await.json();
     let processes = list["processes"].as_array().expect("processes array");
@@ -180,7 +166,7 @@ async fn dmb_compatible_routes_keep_dmb_shapes() {
         json!({ "status": "Service started successfully", "process_name": "idle" })
     );
     // DMB's start answers once the service runs.
-    assert_eq!(state_of(&server, "idle").await, "running");
+    assert_eq!(server.process("idle").await["state"], "running");
 
     let restarted = server
         .post(
@@ -192,7 +178,7 @@ async fn dmb_compatible_routes_keep_dmb_shapes() {
         restarted.json(),
         json!({ "status": "Service restarted successfully", "process_name": "idle" })
     );
-    assert_eq!(state_of(&server, "idle").await, "running");
+    assert_eq!(server.process("idle").await["state"], "running");
 
     let stopped = server
         .post(
@@ -204,7 +190,7 @@ async fn dmb_compatible_routes_keep_dmb_shapes() {
         stopped.json(),
         json!({ "status": "Service stopped successfully", "process_name": "idle" })
     );
-    assert_eq!(state_of(&server, "idle").await, "stopped");
+    assert_eq!(server.process("idle").await["state"], "stopped");
 
     let unknown = server
         .post(

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use leptos::prelude::*;
 
 use crate::components::connection_badge::ConnectionBadge;
-use crate::components::log_viewer::ViewerContext;
 use crate::components::theme_toggle::ThemeToggle;
 use crate::hooks::use_process_status::ProcessTable;
+use crate::hooks::use_viewer::ViewerContext;
 use crate::level::Level;
 use crate::log_entry::Stream;
 use crate::view_query::ViewQuery;

@@ -4,9 +4,9 @@
 use leptos::prelude::*;
 
 use crate::components::log_row::message_view;
-use crate::components::log_viewer::ViewerContext;
+use crate::filter::EntryFilter;
 use crate::format;
-use crate::hooks::use_log_stream::Keep;
+use crate::hooks::use_viewer::ViewerContext;
 use crate::log_entry::format_timestamp;
 
 #[component]
@@ -19,7 +19,7 @@ pub fn LogDetails() -> impl IntoView {
             let pretty = format::pretty_json(&message);
             let copy_text = message.clone();
             let timestamp = entry.timestamp;
-            let plain = Keep::default();
+            let plain = EntryFilter::default();
             view! {
                 <aside class="log-details" data-testid="log-details" aria-label="Entry details">
                     <header class="details-head">

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 use leptos::web_sys::HtmlDivElement;
 
 use crate::components::log_row::LogRow;
-use crate::components::log_viewer::ViewerContext;
+use crate::hooks::use_viewer::ViewerContext;
 use crate::log_entry::LogEntry;
 
 /// Height of one row in pixels; the stylesheet reads it from `--row-height`.

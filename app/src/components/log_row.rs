@@ -7,9 +7,9 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::ansi::parse_ansi;
-use crate::components::log_viewer::ViewerContext;
+use crate::filter::EntryFilter;
 use crate::format;
-use crate::hooks::use_log_stream::Keep;
+use crate::hooks::use_viewer::ViewerContext;
 use crate::log_entry::LogEntry;
 use crate::search::highlight_segments;
 
@@ -87,11 +87,10 @@ fn show_relative_time(
 }
 
 /// A message with its ANSI styles as spans and search matches as `<mark>`.
-pub fn message_view(text: &str, highlight: &Keep) -> impl IntoView {
+pub fn message_view(text: &str, highlight: &EntryFilter) -> impl IntoView {
     let spans = parse_ansi(text);
     let ranges = highlight
-        .search
-        .as_ref()
+        .search()
         .map(|search| {
             let stripped: String = spans.iter().map(|s| s.text.as_str()).collect();
             search.ranges(&stripped)
@@ -118,17 +117,13 @@ pub fn message_view(text: &str, highlight: &Keep) -> impl IntoView {
 mod tests {
     use super::*;
     use crate::filter::LogFilter;
-    use crate::search::Search;
 
     fn render(text: &str, search: &str) -> String {
         let filter = LogFilter {
             text: search.into(),
             ..LogFilter::default()
         };
-        let keep = Keep {
-            search: Search::new(&filter).expect("valid"),
-            filter,
-        };
+        let keep = EntryFilter::new(filter).expect("valid");
         let text = text.to_owned();
         Owner::new().with(|| view! { <p>{message_view(&text, &keep)}</p> }.to_html())
     }

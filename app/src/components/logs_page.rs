@@ -2,14 +2,15 @@
 
 use leptos::prelude::*;
 
-use crate::components::log_viewer::{LogViewer, ViewerContext};
+use crate::components::log_viewer::LogViewer;
 use crate::components::process_panel::ProcessPanel;
 use crate::hooks::use_process_status::use_process_status;
+use crate::hooks::use_viewer::use_viewer;
 
 #[component]
 pub fn LogsPage() -> impl IntoView {
     provide_context(use_process_status());
-    provide_context(ViewerContext::new(None));
+    provide_context(use_viewer(None));
     view! {
         <div class="page logs-page">
             <ProcessPanel/>

@@ -3,9 +3,9 @@
 
 use leptos::prelude::*;
 
-use crate::api::ProcessAction;
 use crate::format;
 use crate::process::{ProcessInfo, ProcessState};
+use crate::protocol::ProcessAction;
 
 /// State badge, pid, uptime, restarts, CPU and memory.
 #[component]

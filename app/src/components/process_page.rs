@@ -4,9 +4,10 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::log_viewer::{LogViewer, ViewerContext};
+use crate::components::log_viewer::LogViewer;
 use crate::components::process_controls::{ProcessControls, ProcessFacts};
 use crate::hooks::use_process_status::use_process_status;
+use crate::hooks::use_viewer::use_viewer;
 
 #[component]
 pub fn ProcessPage() -> impl IntoView {
@@ -14,7 +15,7 @@ pub fn ProcessPage() -> impl IntoView {
     let table = use_process_status();
     provide_context(table);
     let name = params.with_untracked(|p| p.get("name").unwrap_or_default());
-    provide_context(ViewerContext::new(Some(name.clone())));
+    provide_context(use_viewer(Some(name.clone())));
     let info_name = name.clone();
     let info = Memo::new(move |_| table.get(&info_name));
     view! {

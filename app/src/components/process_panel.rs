@@ -4,10 +4,10 @@
 
 use leptos::prelude::*;
 
-use crate::components::log_viewer::ViewerContext;
 use crate::components::process_controls::{ProcessControls, ProcessFacts};
 use crate::components::sparkline::Sparkline;
 use crate::hooks::use_process_status::ProcessTable;
+use crate::hooks::use_viewer::ViewerContext;
 
 #[component]
 pub fn ProcessPanel() -> impl IntoView {

@@ -9,10 +9,9 @@ use std::sync::Arc;
 
 use leptos::prelude::*;
 
-use crate::filter::LogFilter;
+use crate::filter::EntryFilter;
 use crate::log_entry::LogEntry;
 use crate::log_store::LogStore;
-use crate::search::Search;
 
 /// Where the browser's connection to `/ws/logs` stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,24 +48,10 @@ impl ConnectionStatus {
     }
 }
 
-/// Which entries the viewer shows: the filter and its compiled search.
-#[derive(Clone, Debug, Default)]
-pub struct Keep {
-    pub filter: LogFilter,
-    pub search: Option<Search>,
-}
-
-impl PartialEq for Keep {
-    fn eq(&self, other: &Self) -> bool {
-        // The search is compiled from the filter.
-        self.filter == other.filter
-    }
-}
-
-impl Keep {
-    pub fn matches(&self, entry: &LogEntry) -> bool {
-        entry.dropped.is_some() || self.filter.matches_with(entry, self.search.as_ref())
-    }
+/// Whether the viewer shows `entry` under `filter`: notices of dropped
+/// entries always, everything else as the filter says.
+fn shows(filter: &EntryFilter, entry: &LogEntry) -> bool {
+    entry.dropped.is_some() || filter.matches(entry)
 }
 
 /// How the visible rows changed last, for keeping the view still.
@@ -109,7 +94,7 @@ pub struct LogStream {
     pub held: RwSignal<usize>,
     held_entries: StoredValue<Vec<LogEntry>>,
     pub last_change: RwSignal<Change>,
-    keep: RwSignal<Arc<Keep>>,
+    keep: RwSignal<Arc<EntryFilter>>,
     /// "Load older" is running / failed.
     pub loading_older: RwSignal<bool>,
     pub history_error: RwSignal<Option<String>>,
@@ -129,7 +114,7 @@ impl LogStream {
             held: RwSignal::new(0),
             held_entries: StoredValue::new(Vec::new()),
             last_change: RwSignal::new(Change::default()),
-            keep: RwSignal::new(Arc::new(Keep::default())),
+            keep: RwSignal::new(Arc::new(EntryFilter::default())),
             loading_older: RwSignal::new(false),
             history_error: RwSignal::new(None),
             history_exhausted: RwSignal::new(false),
@@ -164,7 +149,7 @@ impl LogStream {
         let keep = self.keep.get_untracked();
         let mut appended = Default::default();
         self.store
-            .update(|store| appended = store.append(batch, &|e| keep.matches(e)));
+            .update(|store| appended = store.append(batch, &|e| shows(&keep, e)));
         self.changed(Change {
             appended: appended.shown,
             removed_front: appended.evicted_visible,
@@ -185,11 +170,11 @@ impl LogStream {
     }
 
     /// Applies a new filter to everything kept.
-    pub fn set_keep(&self, keep: Keep) {
+    pub fn set_keep(&self, keep: EntryFilter) {
         let keep = Arc::new(keep);
         self.keep.set(keep.clone());
         self.store
-            .update(|store| store.refilter(&|e| keep.matches(e)));
+            .update(|store| store.refilter(&|e| shows(&keep, e)));
         self.changed(Change::default());
     }
 
@@ -206,17 +191,21 @@ impl LogStream {
         browser::load_older(*self);
     }
 
+    /// Adds a page of the server's history (newest first, as
+    /// `GET /api/logs` answers): older entries at the top, newer ones at
+    /// the bottom, none twice.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
-    fn prepend(&self, older: Vec<LogEntry>) -> usize {
+    fn merge_history(&self, newest_first: Vec<LogEntry>) {
         let keep = self.keep.get_untracked();
-        let mut shown = 0;
+        let mut merged = Default::default();
         self.store
-            .update(|store| shown = store.prepend(older, &|e| keep.matches(e)));
+            .update(|store| merged = store.merge_history(newest_first, &|e| shows(&keep, e)));
         self.changed(Change {
-            prepended: shown,
+            appended: merged.appended.shown,
+            removed_front: merged.appended.evicted_visible,
+            prepended: merged.prepended,
             ..Change::default()
         });
-        shown
     }
 }
 
@@ -229,50 +218,31 @@ pub fn use_log_stream(options: StreamOptions) -> LogStream {
 }
 
 #[cfg(feature = "hydrate")]
-pub use browser::{sleep, socket_url};
-
-#[cfg(feature = "hydrate")]
 mod browser {
     use std::cell::{Cell, RefCell};
     use std::future::poll_fn;
     use std::pin::Pin;
     use std::rc::Rc;
-    use std::time::Duration;
 
     use chrono::Utc;
-    use futures::channel::oneshot;
-    use futures::{future, Sink, StreamExt};
+    use futures::{Sink, StreamExt};
     use gloo_net::websocket::{futures::WebSocket, Message, State};
     use leptos::prelude::*;
     use leptos::task::spawn_local;
 
     use super::{ConnectionStatus, LogStream};
     use crate::api::{fetch_history, fetch_info, fetch_process};
-    use crate::backoff::Backoff;
+    use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::level::Level;
     use crate::log_entry::{LogEntry, Stream};
 
-    const RECONNECT: Backoff = Backoff {
-        initial: Duration::from_millis(500),
-        max: Duration::from_secs(10),
-        multiplier: 2.0,
-    };
     /// Entries fetched per "load older".
     const HISTORY_PAGE: usize = 1000;
 
     /// Starts the connection once the page is live in the browser; unmounting
     /// the component closes the socket and ends the loop.
     pub(super) fn connect(stream: LogStream) {
-        let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
-        on_cleanup(move || drop(cancel_tx));
-        let mut cancel_rx = Some(cancel_rx);
-        Effect::new(move |_| {
-            if let Some(cancel_rx) = cancel_rx.take() {
-                spawn_local(async move {
-                    future::select(Box::pin(follow(stream)), cancel_rx).await;
-                });
-            }
-        });
+        run_while_mounted(move || follow(stream));
     }
 
     fn process_param(stream: &LogStream) -> String {
@@ -284,9 +254,10 @@ mod browser {
     }
 
     async fn follow(stream: LogStream) {
-        let mut attempt = 0;
+        let mut retry = Retry::default();
         let mut run_id: Option<String> = None;
         loop {
+            let mut connected = false;
             match fetch_info().await {
                 Ok(info) => {
                     if run_id.as_ref().is_some_and(|old| *old != info.run_id) {
@@ -308,21 +279,19 @@ mod browser {
                         process_param(&stream)
                     ));
                     if let Ok(socket) = WebSocket::open(&url) {
-                        if run_session(socket, stream).await {
-                            attempt = 0;
-                        }
+                        connected = run_session(socket, stream).await;
                     }
                 }
                 Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
             }
-            attempt += 1;
+            let attempt = retry.next(connected);
             let online = window().navigator().on_line();
             stream.status.set(if online {
                 ConnectionStatus::Reconnecting { attempt }
             } else {
                 ConnectionStatus::Offline
             });
-            sleep(RECONNECT.delay(attempt, js_sys::Math::random())).await;
+            retry.wait().await;
         }
     }
 
@@ -344,10 +313,7 @@ mod browser {
             None => return,
         };
         match fetch_history(&query).await {
-            Ok(mut newest_first) => {
-                newest_first.reverse();
-                stream.receive(newest_first);
-            }
+            Ok(newest_first) => stream.merge_history(newest_first),
             Err(error) => stream.history_error.set(Some(error)),
         }
     }
@@ -365,12 +331,11 @@ mod browser {
                 .unwrap_or_default();
             let query = format!("limit={HISTORY_PAGE}{before}{}", process_param(&stream));
             match fetch_history(&query).await {
-                Ok(mut newest_first) => {
+                Ok(newest_first) => {
                     if newest_first.is_empty() {
                         stream.history_exhausted.set(true);
                     }
-                    newest_first.reverse();
-                    stream.prepend(newest_first);
+                    stream.merge_history(newest_first);
                 }
                 Err(error) => stream.history_error.set(Some(error)),
             }
@@ -471,27 +436,5 @@ mod browser {
 
     fn encode(value: &str) -> String {
         form_urlencoded::byte_serialize(value.as_bytes()).collect()
-    }
-
-    /// `path` on the page's own origin, `wss` when the page is https.
-    pub fn socket_url(path: &str) -> String {
-        let location = window().location();
-        let scheme = match location.protocol().as_deref() {
-            Ok("https:") => "wss",
-            _ => "ws",
-        };
-        let host = location.host().unwrap_or_default();
-        format!("{scheme}://{host}{path}")
-    }
-
-    pub async fn sleep(duration: Duration) {
-        let (done_tx, done_rx) = oneshot::channel::<()>();
-        set_timeout(
-            move || {
-                let _ = done_tx.send(());
-            },
-            duration,
-        );
-        let _ = done_rx.await;
     }
 }

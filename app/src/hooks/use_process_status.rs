@@ -49,41 +49,22 @@ pub fn use_process_status() -> ProcessTable {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use std::time::Duration;
-
-    use futures::channel::oneshot;
-    use futures::{future, StreamExt};
+    use futures::StreamExt;
     use gloo_net::websocket::{futures::WebSocket, Message};
     use leptos::prelude::*;
-    use leptos::task::spawn_local;
 
     use super::ProcessTable;
-    use crate::backoff::Backoff;
-    use crate::hooks::use_log_stream::{sleep, socket_url};
+    use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::process::StatusMessage;
 
-    const RECONNECT: Backoff = Backoff {
-        initial: Duration::from_millis(500),
-        max: Duration::from_secs(10),
-        multiplier: 2.0,
-    };
-
     pub(super) fn connect(table: ProcessTable) {
-        let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
-        on_cleanup(move || drop(cancel_tx));
-        let mut cancel_rx = Some(cancel_rx);
-        Effect::new(move |_| {
-            if let Some(cancel_rx) = cancel_rx.take() {
-                spawn_local(async move {
-                    future::select(Box::pin(follow(table)), cancel_rx).await;
-                });
-            }
-        });
+        run_while_mounted(move || follow(table));
     }
 
     async fn follow(table: ProcessTable) {
-        let mut attempt = 0;
+        let mut retry = Retry::default();
         loop {
+            let mut connected = false;
             if let Ok(mut socket) = WebSocket::open(&socket_url("/ws/status")) {
                 while let Some(message) = socket.next().await {
                     let Ok(Message::Text(text)) = message else {
@@ -91,14 +72,14 @@ mod browser {
                     };
                     if let Ok(message) = serde_json::from_str::<StatusMessage>(&text) {
                         table.connected.set(true);
-                        attempt = 0;
+                        connected = true;
                         table.apply(message);
                     }
                 }
             }
             table.connected.set(false);
-            attempt += 1;
-            sleep(RECONNECT.delay(attempt, js_sys::Math::random())).await;
+            retry.next(connected);
+            retry.wait().await;
         }
     }
 }

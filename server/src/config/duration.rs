@@ -78,7 +78,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" | "hr" | "hrs" => 3600.0,
             _ => return Err(invalid()),
         };
-        total += Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| invalid())?;
+        let part = Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| invalid())?;
+        total = total.checked_add(part).ok_or_else(invalid)?;
         rest = tail.trim_start();
     }
     Ok(total)
@@ -111,7 +112,17 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for text in ["", "fast", "10 parsecs", "s", "-1s", "1d", "1..2s"] {
+        for text in [
+            "",
+            "fast",
+            "10 parsecs",
+            "s",
+            "-1s",
+            "1d",
+            "1..2s",
+            "1e19s1e19s",
+            "99999999999999999999h",
+        ] {
             assert!(parse_duration(text).is_err(), "{text}");
         }
     }

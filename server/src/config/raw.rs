@@ -23,6 +23,7 @@ pub(super) struct RawConfig {
     pub log_count: Option<usize>,
     pub max_line_bytes: Option<Spanned<ConfigSize>>,
     pub memory_entries: Option<Spanned<usize>>,
+    pub memory_bytes: Option<Spanned<ConfigSize>>,
     pub client_queue: Option<Spanned<usize>>,
     #[serde(default)]
     pub auth: RawAuth,
@@ -42,6 +43,8 @@ pub(super) struct RawAuth {
     pub allow_unauthenticated: bool,
     #[serde(default)]
     pub allowed_origins: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
     pub session_ttl: Option<ConfigDuration>,
 }
 
@@ -57,6 +60,7 @@ pub(super) struct RawRedact {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawLimits {
     pub max_clients: Option<Spanned<usize>>,
+    pub max_clients_per_address: Option<Spanned<usize>>,
     pub max_body: Option<Spanned<ConfigSize>>,
 }
 

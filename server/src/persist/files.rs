@@ -1,12 +1,16 @@
 //! The layout of log files: `<log_dir>/<process>.jsonl`, rotated to
 //! `<process>.jsonl.1` (newest) ... `<process>.jsonl.<log_count>` (oldest),
-//! one JSON entry per line.
+//! one JSON entry per line; writing them with rotation, and reading them
+//! back: merged across processes by `seq`, or one process's tail by byte
+//! offset.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+
+use app::process::check_name;
 
 use super::LogSink;
 
@@ -72,6 +76,232 @@ impl LogFiles {
                     .and_then(|line| seq_of(&line))
             })
             .max()
+    }
+}
+
+/// Lines of several processes' files merged by `seq`, newest first (paging
+/// back) or oldest first (an export), skipping lines at or above a bound
+/// and lines that are not entries. Each process's files are opened one at a
+/// time, as the merge reaches them.
+pub struct MergedLines {
+    /// The next line of each reader, ordered so the heap's top comes next.
+    heads: BinaryHeap<(u64, usize, Vec<u8>)>,
+    readers: Vec<Box<dyn Iterator<Item = io::Result<Vec<u8>>> + Send>>,
+    below: u64,
+    newest_first: bool,
+}
+
+impl std::fmt::Debug for MergedLines {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MergedLines")
+            .field("readers", &self.readers.len())
+            .field("below", &self.below)
+            .field("newest_first", &self.newest_first)
+            .finish()
+    }
+}
+
+impl MergedLines {
+    /// The lines with a `seq` below `below` of `processes`' files.
+    pub fn new(
+        files: &LogFiles,
+        processes: &[String],
+        below: u64,
+        newest_first: bool,
+    ) -> io::Result<MergedLines> {
+        let mut merged = MergedLines {
+            heads: BinaryHeap::new(),
+            readers: Vec::with_capacity(processes.len()),
+            below,
+            newest_first,
+        };
+        // Names are checked where they enter (config, queries); a name that
+        // could be a path never reaches the file system here either.
+        for process in processes.iter().filter(|p| check_name(p).is_ok()) {
+            let mut paths = files.oldest_first(process);
+            let reader: Box<dyn Iterator<Item = io::Result<Vec<u8>>> + Send> = if newest_first {
+                paths.reverse();
+                Box::new(lazily(paths, |p| BackwardLines::open(&p)))
+            } else {
+                Box::new(lazily(paths, ForwardLines::open))
+            };
+            merged.readers.push(reader);
+            merged.refill(merged.readers.len() - 1)?;
+        }
+        Ok(merged)
+    }
+
+    /// Reads reader `index`'s next entry line into the heap.
+    fn refill(&mut self, index: usize) -> io::Result<()> {
+        for line in self.readers[index].by_ref() {
+            let line = line?;
+            if let Some(seq) = seq_of(&line) {
+                if seq < self.below {
+                    let key = if self.newest_first {
+                        seq
+                    } else {
+                        u64::MAX - seq
+                    };
+                    self.heads.push((key, index, line));
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for MergedLines {
+    /// The entry's `seq` and its JSON line.
+    type Item = io::Result<(u64, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (key, index, line) = self.heads.pop()?;
+        let seq = if self.newest_first {
+            key
+        } else {
+            u64::MAX - key
+        };
+        Some(self.refill(index).map(|()| (seq, line)))
+    }
+}
+
+/// The lines of `paths` in turn, each file opened only once the one before
+/// it is read (a file that vanished in between, rotated away, is skipped).
+fn lazily<L>(
+    paths: Vec<PathBuf>,
+    open: fn(PathBuf) -> io::Result<L>,
+) -> impl Iterator<Item = io::Result<Vec<u8>>> + Send
+where
+    L: Iterator<Item = io::Result<Vec<u8>>> + Send,
+{
+    paths
+        .into_iter()
+        .flat_map(move |path| open(path).into_iter().flatten())
+}
+
+/// Lines of a file from first to last.
+#[derive(Debug)]
+pub struct ForwardLines {
+    reader: io::BufReader<File>,
+}
+
+impl ForwardLines {
+    pub fn open(path: PathBuf) -> io::Result<Self> {
+        Ok(Self {
+            reader: io::BufReader::with_capacity(64 * 1024, File::open(path)?),
+        })
+    }
+}
+
+impl Iterator for ForwardLines {
+    type Item = io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = Vec::new();
+        match self.reader.read_until(b'\n', &mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                if line.last() == Some(&b'\n') {
+                    line.pop();
+                }
+                Some(Ok(line))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// The end of one process's current log file from a byte offset: what a
+/// client following the file (`tail -f` over HTTP) reads next.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Tail {
+    /// The file's size when read.
+    pub size: u64,
+    /// Identifies the file (see [`file_id`]); `None` when there is none.
+    pub file_id: Option<String>,
+    /// The offset the returned lines start at.
+    pub start: u64,
+    /// Whole lines only, each without its newline.
+    pub lines: Vec<Vec<u8>>,
+    /// Where the next read continues (just past the last whole line).
+    pub cursor: u64,
+    /// The read started over (no cursor, a cursor past the end, or another
+    /// file than the client had): `lines` are the file's last `bytes`.
+    pub reset: bool,
+}
+
+impl LogFiles {
+    /// `process`'s current file from `cursor` (when it still applies to
+    /// the file `client_file_id` names), else its last `bytes`, starting at
+    /// a whole line.
+    pub fn tail(
+        &self,
+        process: &str,
+        cursor: Option<u64>,
+        bytes: u64,
+        client_file_id: Option<&str>,
+    ) -> io::Result<Tail> {
+        let path = self.current(process);
+        let found = match check_name(process) {
+            Ok(()) => fs::metadata(&path),
+            Err(why) => Err(io::Error::new(io::ErrorKind::NotFound, why)),
+        };
+        let (size, id) = match found {
+            Ok(meta) => (meta.len(), file_id(&path)?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Tail {
+                    size: 0,
+                    file_id: None,
+                    start: 0,
+                    lines: Vec::new(),
+                    cursor: 0,
+                    reset: true,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let reset = match (cursor, client_file_id) {
+            (None, _) => true,
+            (Some(c), _) if c > size => true,
+            (_, Some(client)) if client != id => true,
+            _ => false,
+        };
+        let start = if reset {
+            size.saturating_sub(bytes)
+        } else {
+            cursor.unwrap_or(0)
+        };
+        let mut file = File::open(&path)?;
+        file.seek(SeekFrom::Start(start))?;
+        let mut raw = Vec::with_capacity((size - start) as usize);
+        file.take(size - start).read_to_end(&mut raw)?;
+        // A reset may start mid-line: skip to the next line start.
+        let from = if reset && start > 0 {
+            raw.iter()
+                .position(|&b| b == b'\n')
+                .map_or(raw.len(), |i| i + 1)
+        } else {
+            0
+        };
+        // Only whole lines: a line still being written is left for later.
+        let to = raw
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(from, |i| (i + 1).max(from));
+        let lines = raw[from..to]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        Ok(Tail {
+            size,
+            file_id: Some(id),
+            start: start + from as u64,
+            lines,
+            cursor: start + to as u64,
+            reset,
+        })
     }
 }
 
@@ -354,6 +584,59 @@ mod tests {
             .map(|l| l.expect("line"))
             .collect();
         assert_eq!(back, vec![b"b".to_vec(), b"a".to_vec()]);
+    }
+
+    #[test]
+    fn merged_lines_interleave_processes_by_seq_both_ways() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = files(dir.path(), 150, 10);
+        let mut sink = RotatingFiles::new(layout.clone());
+        for seq in 1..=30 {
+            sink.append(if seq % 3 == 0 { "db" } else { "web" }, &line(seq))
+                .expect("append");
+        }
+        sink.flush().expect("flush");
+        let both = ["db".to_owned(), "web".to_owned()];
+        let seqs =
+            |merged: MergedLines| -> Vec<u64> { merged.map(|l| l.expect("line").0).collect() };
+        let back = seqs(MergedLines::new(&layout, &both, 25, true).expect("open"));
+        assert_eq!(back, (1..25).rev().collect::<Vec<_>>());
+        let forward = seqs(MergedLines::new(&layout, &both, 31, false).expect("open"));
+        assert_eq!(forward, (1..=30).collect::<Vec<_>>());
+        let db = seqs(MergedLines::new(&layout, &both[..1], 31, false).expect("open"));
+        assert_eq!(db, (3..=30).step_by(3).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_tail_resumes_at_its_cursor_and_resets_on_another_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = files(dir.path(), 1 << 20, 1);
+        let mut sink = RotatingFiles::new(layout.clone());
+        for seq in 1..=3 {
+            sink.append("a", &line(seq)).expect("append");
+        }
+        sink.flush().expect("flush");
+        let first = layout.tail("a", None, 1 << 20, None).expect("tail");
+        assert!(first.reset);
+        assert_eq!(first.lines.len(), 3);
+        assert_eq!(first.cursor, first.size);
+        sink.append("a", &line(4)).expect("append");
+        sink.flush().expect("flush");
+        let id = first.file_id.as_deref();
+        let next = layout
+            .tail("a", Some(first.cursor), 1 << 20, id)
+            .expect("tail");
+        assert!(!next.reset);
+        assert_eq!(next.lines, vec![line(4)]);
+        let other = layout
+            .tail("a", Some(first.cursor), 1 << 20, Some("x"))
+            .expect("tail");
+        assert!(other.reset);
+        // The last bytes only, from a whole line.
+        let short = layout.tail("a", None, 60, None).expect("tail");
+        assert_eq!(short.lines, vec![line(4)]);
+        let none = layout.tail("nobody", Some(5), 100, None).expect("tail");
+        assert!(none.reset && none.lines.is_empty() && none.file_id.is_none());
     }
 
     #[test]

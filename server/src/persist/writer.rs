@@ -1,23 +1,28 @@
 //! The writer: a dedicated thread appending every published entry to the
-//! log files in batches.
+//! log files in batches. It only consumes the hub's entries; what goes
+//! wrong it reports on a channel of its own, which the server turns into
+//! log entries.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use app::Level;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{LogSink, WriterStats};
-use crate::hub::{Frame, LogHub};
+use crate::hub::Frame;
 
 /// Entries written between two flushes, at most.
 const BATCH: usize = 4096;
-/// Write errors are reported as log entries at most this often.
+/// Write errors are reported at most this often.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+/// Reports waiting to be published; more are dropped (they are already
+/// one per interval, so this only fills if nobody reads them).
+const REPORT_QUEUE: usize = 16;
 
 /// The running writer.
 #[derive(Debug)]
@@ -25,6 +30,9 @@ pub struct WriterHandle {
     finish: CancellationToken,
     thread: Option<JoinHandle<()>>,
     pub stats: Arc<WriterStats>,
+    /// Why entries could not be written, at most one message per
+    /// interval, for the server to publish.
+    pub reports: Option<mpsc::Receiver<String>>,
 }
 
 impl WriterHandle {
@@ -37,20 +45,21 @@ impl WriterHandle {
     }
 }
 
-/// Starts the writer on its own thread. It reports write errors through
-/// `hub` (weakly held, so it never keeps the hub alive).
+/// Starts the writer on its own thread, appending every entry `entries`
+/// receives (subscribe it before anything is published that must be
+/// written) to `sink`; `describe` names the destination in reports.
 pub fn start_writer(
-    hub: &Arc<LogHub>,
+    entries: Receiver<Arc<Frame>>,
     sink: Box<dyn LogSink>,
     describe: String,
 ) -> std::io::Result<WriterHandle> {
-    let entries = hub.subscribe();
     let finish = CancellationToken::new();
     let stats = Arc::new(WriterStats::default());
     let runtime = tokio::runtime::Handle::current();
+    let (report_tx, reports) = mpsc::channel(REPORT_QUEUE);
     let mut writer = Writer {
         sink,
-        hub: Arc::downgrade(hub),
+        reports: report_tx,
         stats: stats.clone(),
         describe,
         last_report: None,
@@ -64,12 +73,13 @@ pub fn start_writer(
         finish,
         thread: Some(thread),
         stats,
+        reports: Some(reports),
     })
 }
 
 struct Writer {
     sink: Box<dyn LogSink>,
-    hub: Weak<LogHub>,
+    reports: mpsc::Sender<String>,
     stats: Arc<WriterStats>,
     /// Where entries go, for error messages.
     describe: String,
@@ -144,8 +154,7 @@ impl Writer {
         }
     }
 
-    /// Counts lost entries and, at most once per interval, says so in the
-    /// log itself.
+    /// Counts lost entries and, at most once per interval, reports them.
     fn lost(&mut self, count: u64, why: &str) {
         self.stats.lost.fetch_add(count, Ordering::Relaxed);
         self.unreported += count;
@@ -155,18 +164,14 @@ impl Writer {
         if !due || self.unreported == 0 {
             return;
         }
-        let Some(hub) = self.hub.upgrade() else {
-            return;
-        };
         self.last_report = Some(Instant::now());
         let total = self.stats.lost.load(Ordering::Relaxed);
-        hub.publish_system(
-            Level::Error,
-            format!(
-                "cannot write log files to {}: {why}; {} entries not written since the last report ({total} in all); streaming goes on",
-                self.describe, self.unreported
-            ),
-        );
+        // A full queue means nobody publishes the reports; the counts
+        // stay in the stats either way.
+        let _ = self.reports.try_send(format!(
+            "cannot write log files to {}: {why}; {} entries not written since the last report ({total} in all); streaming goes on",
+            self.describe, self.unreported
+        ));
         self.unreported = 0;
     }
 }
@@ -174,8 +179,8 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubOptions, NewEntry};
-    use app::Stream;
+    use crate::hub::{HubOptions, LogHub, NewEntry};
+    use app::{Level, Stream};
     use std::io;
     use std::sync::Mutex;
 
@@ -228,27 +233,24 @@ mod tests {
         let mut live = hub.subscribe();
         let sink = FlakySink::default();
         sink.failing.store(true, Ordering::SeqCst);
-        let writer = start_writer(&hub, Box::new(sink.clone()), "/logs".into()).expect("writer");
+        let mut writer =
+            start_writer(hub.subscribe(), Box::new(sink.clone()), "/logs".into()).expect("writer");
+        let mut reports = writer.reports.take().expect("reports");
         for i in 0..5 {
             publish(&hub, &format!("lost {i}"));
         }
-        // The report arrives on the live stream like any entry.
-        let report = loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), live.recv())
-                .await
-                .expect("report in time")
-                .expect("frame");
-            if frame.entry.stream == Stream::System {
-                break frame;
-            }
-        };
-        assert_eq!(report.entry.level, Level::Error);
-        assert!(
-            report.entry.message.contains("No space left on device"),
-            "{}",
-            report.entry.message
-        );
-        assert!(report.entry.message.contains("streaming goes on"));
+        let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
+            .await
+            .expect("report in time")
+            .expect("report");
+        assert!(report.contains("No space left on device"), "{report}");
+        assert!(report.contains("streaming goes on"), "{report}");
+        assert!(report.contains("entries not written"), "{report}");
+        // Streaming went on: every entry reached the live subscriber.
+        for i in 0..5 {
+            let frame = live.recv().await.expect("frame");
+            assert_eq!(frame.entry.message, format!("lost {i}"));
+        }
 
         sink.failing.store(false, Ordering::SeqCst);
         publish(&hub, "kept");
@@ -267,13 +269,21 @@ mod tests {
             first_seq: 1,
         }));
         let sink = FlakySink::default();
-        let writer = start_writer(&hub, Box::new(sink.clone()), "/logs".into()).expect("writer");
+        let writer =
+            start_writer(hub.subscribe(), Box::new(sink.clone()), "/logs".into()).expect("writer");
         for i in 0..20_000 {
             publish(&hub, &format!("line {i}"));
         }
         let stats = writer.stats.clone();
         writer.finish().await;
         assert_eq!(sink.lines.lock().expect("lock").len(), 20_000);
-        assert_eq!(stats.snapshot(), (20_000, 0, 0));
+        assert_eq!(
+            stats.snapshot(),
+            app::protocol::LogFileStats {
+                written: 20_000,
+                lost: 0,
+                errors: 0
+            }
+        );
     }
 }

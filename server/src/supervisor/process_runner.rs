@@ -1,7 +1,8 @@
 //! One task per configured process, owning its whole lifecycle: waiting
 //! for dependencies, spawning, readiness, exits and restarts with backoff,
-//! and stopping on request. Every transition is published as a status
-//! update and as one of Logdeck's own log entries.
+//! and stopping on request. What each request does in each phase is
+//! [`decide`]'s table; the loops here carry it out. Every transition is
+//! published as a status update and as one of Logdeck's own log entries.
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -17,10 +18,11 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, sleep_until, Instant};
 
+use super::decision::{decide, Next, Phase, Reply, RunnerAction, Then};
 use super::dependencies::{satisfaction, Satisfaction};
 use super::restart_policy::{Decision, RestartHistory};
 use super::stop::{describe_exit, group_alive, signal_group, signal_name};
-use super::{ready_probe, spawn, Action, ProcessStatus};
+use super::{ready_probe, spawn, ProcessStatus};
 use crate::capture::{capture, LineTrigger, Source};
 use crate::config::{Dependency, ProcessConfig, ReadyCheck};
 use crate::hub::LogHub;
@@ -30,19 +32,15 @@ use crate::redact::Redactor;
 /// (something it started still holds them) before the group is killed.
 const PIPE_DRAIN_GRACE: Duration = Duration::from_secs(2);
 
-/// What a runner is asked to do, and where the answer goes: the status
-/// after the request took effect, or why it could not.
+/// Where a request's answer goes: the status after the request took
+/// effect, or why it could not.
+pub type ReplyTx = oneshot::Sender<Result<ProcessStatus, String>>;
+
+/// What a runner is asked to do, and where the answer goes.
 #[derive(Debug)]
 pub struct Request {
     pub action: RunnerAction,
-    pub reply: oneshot::Sender<Result<ProcessStatus, String>>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunnerAction {
-    Control(Action),
-    /// Stop for good; the reply comes once the process has exited.
-    Shutdown,
+    pub reply: ReplyTx,
 }
 
 pub struct Runner {
@@ -64,7 +62,8 @@ enum Woke {
     Request(Option<Request>),
 }
 
-enum Next {
+/// The runner's loops, one per phase it can wait in.
+enum Step {
     Idle,
     WaitForDependencies,
     Launch,
@@ -72,20 +71,33 @@ enum Next {
     Exit,
 }
 
+impl Step {
+    /// Where a runner that is not running goes after `next` (`None`: it
+    /// stays where it is).
+    fn after(next: Next) -> Option<Step> {
+        match next {
+            Next::Stay => None,
+            Next::Start | Next::Cancel(Then::Start) | Next::Stop(Then::Start) => Some(Step::Launch),
+            Next::Cancel(Then::Idle) | Next::Stop(Then::Idle) => Some(Step::Idle),
+            Next::Cancel(Then::Exit) | Next::Stop(Then::Exit) | Next::Exit => Some(Step::Exit),
+        }
+    }
+}
+
 impl Runner {
     pub async fn run(mut self) {
-        let mut next = if self.spec.autostart {
-            Next::WaitForDependencies
+        let mut step = if self.spec.autostart {
+            Step::WaitForDependencies
         } else {
-            Next::Idle
+            Step::Idle
         };
         loop {
-            next = match next {
-                Next::Idle => self.idle().await,
-                Next::WaitForDependencies => self.wait_for_dependencies().await,
-                Next::Launch => self.launch().await,
-                Next::Backoff(until) => self.backoff(until).await,
-                Next::Exit => return,
+            step = match step {
+                Step::Idle => self.idle().await,
+                Step::WaitForDependencies => self.wait_for_dependencies().await,
+                Step::Launch => self.launch().await,
+                Step::Backoff(until) => self.backoff(until).await,
+                Step::Exit => return,
             };
         }
     }
@@ -114,36 +126,64 @@ impl Runner {
         self.transition(Level::Info, message, |s| s.state = ProcessState::Starting)
     }
 
+    /// Answers `request` as the table says for `phase`, making the change
+    /// that happens at once (starting, stopping, stopped). Returns what
+    /// comes next, and the reply when it is owed only once the child has
+    /// exited.
+    fn answer(&mut self, phase: Phase, request: Request) -> (Next, Option<ReplyTx>) {
+        let (reply, next) = decide(phase, request.action);
+        let status = match next {
+            Next::Stay | Next::Exit => None,
+            Next::Start => {
+                self.history.clear();
+                Some(self.starting(if phase == Phase::Waiting {
+                    "starting without waiting for dependencies"
+                } else {
+                    "starting"
+                }))
+            }
+            Next::Cancel(then) => {
+                let how = match (phase, then) {
+                    (Phase::Waiting, Then::Idle) => "stopped while waiting",
+                    (Phase::Waiting, _) => "stopped",
+                    _ => "stopped (restart cancelled)",
+                };
+                Some(self.transition(Level::Info, how, |s| s.state = ProcessState::Stopped))
+            }
+            Next::Stop(_) => Some(self.transition(Level::Info, "stopping", |s| {
+                s.state = ProcessState::Stopping;
+            })),
+        };
+        match reply {
+            Reply::Now => {
+                let _ = request
+                    .reply
+                    .send(Ok(status.unwrap_or_else(|| self.current())));
+            }
+            Reply::Refuse(refusal) => {
+                let _ = request.reply.send(Err(refusal.message(&self.spec.name)));
+            }
+            Reply::WhenStopped => return (next, Some(request.reply)),
+        }
+        (next, None)
+    }
+
     /// Not running: only a start (or restart) gets it going again.
-    async fn idle(&mut self) -> Next {
+    async fn idle(&mut self) -> Step {
         loop {
             let Some(request) = self.requests.recv().await else {
-                return Next::Exit;
+                return Step::Exit;
             };
-            match request.action {
-                RunnerAction::Control(Action::Start | Action::Restart) => {
-                    self.history.clear();
-                    let status = self.starting("starting");
-                    let _ = request.reply.send(Ok(status));
-                    return Next::Launch;
-                }
-                RunnerAction::Control(Action::Stop) => {
-                    let _ = request
-                        .reply
-                        .send(Err(format!("{} is not running", self.spec.name)));
-                }
-                RunnerAction::Shutdown => {
-                    let _ = request.reply.send(Ok(self.current()));
-                    return Next::Exit;
-                }
+            if let Some(step) = Step::after(self.answer(Phase::Idle, request).0) {
+                return step;
             }
         }
     }
 
-    async fn wait_for_dependencies(&mut self) -> Next {
+    async fn wait_for_dependencies(&mut self) -> Step {
         if self.dependencies.is_empty() {
             self.starting("starting");
-            return Next::Launch;
+            return Step::Launch;
         }
         let waiting_for: Vec<String> = self
             .dependencies
@@ -167,12 +207,12 @@ impl Runner {
                         self.transition(Level::Error, format!("not started: {reason}"), |s| {
                             s.state = ProcessState::Failed { reason }
                         });
-                        return Next::Idle;
+                        return Step::Idle;
                     }
                 }
             }
             if !pending {
-                return Next::Launch;
+                return Step::Launch;
             }
             let woke = {
                 let changes = futures::future::select_all(
@@ -192,66 +232,34 @@ impl Runner {
                     dependencies_gone = gone;
                     continue;
                 }
-                Woke::Request(None) => return Next::Exit,
+                Woke::Request(None) => return Step::Exit,
                 Woke::Request(Some(request)) => request,
             };
-            match request.action {
-                RunnerAction::Control(Action::Stop) => {
-                    let status = self.transition(Level::Info, "stopped while waiting", |s| {
-                        s.state = ProcessState::Stopped
-                    });
-                    let _ = request.reply.send(Ok(status));
-                    return Next::Idle;
-                }
-                RunnerAction::Control(Action::Start | Action::Restart) => {
-                    let status = self.starting("starting without waiting for dependencies");
-                    let _ = request.reply.send(Ok(status));
-                    return Next::Launch;
-                }
-                RunnerAction::Shutdown => {
-                    let status = self
-                        .transition(Level::Info, "stopped", |s| s.state = ProcessState::Stopped);
-                    let _ = request.reply.send(Ok(status));
-                    return Next::Exit;
-                }
+            if let Some(step) = Step::after(self.answer(Phase::Waiting, request).0) {
+                return step;
             }
         }
     }
 
-    async fn backoff(&mut self, until: Instant) -> Next {
-        let request = tokio::select! {
-            _ = sleep_until(until) => {
-                self.starting("restarting");
-                return Next::Launch;
-            }
-            request = self.requests.recv() => request,
-        };
-        let Some(request) = request else {
-            return Next::Exit;
-        };
-        match request.action {
-            RunnerAction::Control(Action::Stop) | RunnerAction::Shutdown => {
-                let status = self.transition(Level::Info, "stopped (restart cancelled)", |s| {
-                    s.state = ProcessState::Stopped
-                });
-                let shutdown = request.action == RunnerAction::Shutdown;
-                let _ = request.reply.send(Ok(status));
-                if shutdown {
-                    Next::Exit
-                } else {
-                    Next::Idle
+    async fn backoff(&mut self, until: Instant) -> Step {
+        loop {
+            let request = tokio::select! {
+                _ = sleep_until(until) => {
+                    self.starting("restarting");
+                    return Step::Launch;
                 }
-            }
-            RunnerAction::Control(Action::Start | Action::Restart) => {
-                self.history.clear();
-                let status = self.starting("starting");
-                let _ = request.reply.send(Ok(status));
-                Next::Launch
+                request = self.requests.recv() => request,
+            };
+            let Some(request) = request else {
+                return Step::Exit;
+            };
+            if let Some(step) = Step::after(self.answer(Phase::Backoff, request).0) {
+                return step;
             }
         }
     }
 
-    async fn launch(&mut self) -> Next {
+    async fn launch(&mut self) -> Step {
         // Everything this run prints gets a seq from here on.
         let start_seq = self.hub.next_seq();
         let mut child = match spawn::spawn(&self.spec) {
@@ -263,10 +271,13 @@ impl Runner {
                     s.pid = None;
                     s.ready = false;
                 });
-                return Next::Idle;
+                return Step::Idle;
             }
         };
         let pid = child.id();
+        // Should this task be dropped mid-run (the runtime torn down), the
+        // whole group goes with it, not only the direct child.
+        let _group = GroupGuard(pid);
         let probe = self.spec.ready.clone();
         self.transition(
             Level::Info,
@@ -322,34 +333,23 @@ impl Runner {
                     });
                 }
                 request = self.requests.recv() => {
-                    let (action, reply) = match request {
-                        Some(request) => (request.action, Some(request.reply)),
+                    let (next, mut owed) = match request {
+                        Some(request) => self.answer(Phase::Running, request),
                         // The supervisor is gone: stop for good.
-                        None => (RunnerAction::Shutdown, None),
+                        None => {
+                            self.transition(Level::Info, "stopping", |s| s.state = ProcessState::Stopping);
+                            (Next::Stop(Then::Exit), None)
+                        }
                     };
-                    if action == RunnerAction::Control(Action::Start) {
-                        if let Some(reply) = reply {
-                            let _ = reply.send(Err(format!("{} is already running", self.spec.name)));
-                        }
+                    let Next::Stop(mut then) = next else {
                         continue;
-                    }
+                    };
                     probe_task.abort_all();
-                    let stopping = self.transition(Level::Info, "stopping", |s| {
-                        s.state = ProcessState::Stopping;
-                    });
-                    // Start and stop requests are answered at once; a
-                    // shutdown is answered once the process is gone.
-                    let mut pending_shutdown = None;
-                    match (action, reply) {
-                        (RunnerAction::Shutdown, reply) => pending_shutdown = reply,
-                        (_, Some(reply)) => {
-                            let _ = reply.send(Ok(stopping));
-                        }
-                        (_, None) => {}
-                    }
-                    let (status, shutdown_reply) = self.stop_child(&mut child, pid).await;
+                    let status = self.stop_child(&mut child, pid, &mut owed).await;
                     drain_readers(&mut readers, pid).await;
-                    let pending_shutdown = pending_shutdown.or(shutdown_reply);
+                    if owed.is_some() {
+                        then = Then::Exit;
+                    }
                     let how = match &status {
                         Ok(status) => describe_exit(*status),
                         Err(error) => format!("lost track of it: {error}"),
@@ -359,19 +359,18 @@ impl Runner {
                         s.pid = None;
                         s.ready = false;
                     });
-                    if let Some(reply) = pending_shutdown {
+                    if let Some(reply) = owed {
                         let _ = reply.send(Ok(stopped));
-                        return Next::Exit;
                     }
-                    if action == RunnerAction::Shutdown {
-                        return Next::Exit;
-                    }
-                    if action == RunnerAction::Control(Action::Restart) {
-                        self.history.clear();
-                        self.starting("restarting");
-                        return Next::Launch;
-                    }
-                    return Next::Idle;
+                    return match then {
+                        Then::Idle => Step::Idle,
+                        Then::Exit => Step::Exit,
+                        Then::Start => {
+                            self.history.clear();
+                            self.starting("restarting");
+                            Step::Launch
+                        }
+                    };
                 }
             }
         }
@@ -415,30 +414,28 @@ impl Runner {
 
     /// Sends the stop signal to the group, escalates to SIGKILL after the
     /// stop timeout, and waits for the process to exit. Requests arriving
-    /// meanwhile are refused, except a shutdown, whose reply is returned.
+    /// meanwhile are answered as the table says for a stopping process: a
+    /// shutdown's reply joins `owed`, to be sent once it is gone.
     async fn stop_child(
         &mut self,
         child: &mut Child,
         pid: Option<u32>,
-    ) -> (
-        io::Result<ExitStatus>,
-        Option<oneshot::Sender<Result<ProcessStatus, String>>>,
-    ) {
+        owed: &mut Option<ReplyTx>,
+    ) -> io::Result<ExitStatus> {
         let Some(pgid) = pid else {
-            return (child.wait().await, None);
+            return child.wait().await;
         };
         signal_group(pgid, self.spec.stop_signal);
         let deadline = sleep(self.spec.stop_timeout);
         tokio::pin!(deadline);
         let mut killed = false;
         let mut requests_open = true;
-        let mut shutdown_reply = None;
         loop {
             tokio::select! {
                 status = child.wait() => {
                     // The leader is gone; nothing it started may linger.
                     signal_group(pgid, Signal::SIGKILL);
-                    return (status, shutdown_reply);
+                    return status;
                 }
                 _ = &mut deadline, if !killed => {
                     killed = true;
@@ -454,9 +451,12 @@ impl Runner {
                     signal_group(pgid, Signal::SIGKILL);
                 }
                 request = self.requests.recv(), if requests_open => match request {
-                    Some(Request { action: RunnerAction::Shutdown, reply }) => shutdown_reply = Some(reply),
                     Some(request) => {
-                        let _ = request.reply.send(Err(format!("{} is already stopping", self.spec.name)));
+                        if let (_, Some(reply)) = self.answer(Phase::Stopping, request) {
+                            // A second shutdown request replaces the first;
+                            // both only wait for the same exit.
+                            *owed = Some(reply);
+                        }
                     }
                     None => requests_open = false,
                 },
@@ -464,7 +464,7 @@ impl Runner {
         }
     }
 
-    fn after_exit(&mut self, status: io::Result<ExitStatus>) -> Next {
+    fn after_exit(&mut self, status: io::Result<ExitStatus>) -> Step {
         let status = match status {
             Ok(status) => status,
             Err(error) => {
@@ -476,7 +476,7 @@ impl Runner {
                     s.pid = None;
                     s.ready = false;
                 });
-                return Next::Idle;
+                return Step::Idle;
             }
         };
         let ok = status.success();
@@ -499,7 +499,7 @@ impl Runner {
                     ended(s);
                     s.state = ProcessState::Exited { exit_code, signal };
                 });
-                Next::Idle
+                Step::Idle
             }
             Decision::RestartIn { delay, attempt } => {
                 let until = Utc::now() + delay;
@@ -519,7 +519,7 @@ impl Runner {
                         s.restarts += 1;
                     },
                 );
-                Next::Backoff(Instant::now() + delay)
+                Step::Backoff(Instant::now() + delay)
             }
             Decision::GiveUp { restarts } => {
                 let reason = format!(
@@ -532,7 +532,21 @@ impl Runner {
                         reason: reason.clone(),
                     };
                 });
-                Next::Idle
+                Step::Idle
+            }
+        }
+    }
+}
+
+/// Kills a child's process group when dropped. On every normal path the
+/// group is gone by then and this does nothing.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            if group_alive(pgid) {
+                signal_group(pgid, Signal::SIGKILL);
             }
         }
     }

@@ -1,17 +1,17 @@
 //! The process API: list, inspect, start, stop and restart processes;
 //! `/health`; and the OpenAPI document describing it all.
 
+use app::protocol::{ConflictBody, ErrorBody, FailedProcess, Health, ProcessAction};
+use app::{ProcessInfo, ProcessState, StatusMessage};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
-use super::AppState;
-use crate::supervisor::{Action, ControlError};
-use app::{ProcessInfo, ProcessState, StatusMessage};
+use super::{ApiError, AppState};
+use crate::supervisor::ControlError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,15 +37,15 @@ pub fn routes() -> Router<AppState> {
         stop_process,
         restart_process,
         health,
-        super::dmb::list_services,
-        super::dmb::service_status,
-        super::dmb::start_service,
-        super::dmb::stop_service,
-        super::dmb::restart_service,
-        super::logs_api::info,
-        super::logs_api::list_logs,
-        super::logs_api::download_logs,
-        super::logs_api::dmb_logs,
+        super::dmb::services::list_services,
+        super::dmb::services::service_status,
+        super::dmb::services::start_service,
+        super::dmb::services::stop_service,
+        super::dmb::services::restart_service,
+        super::dmb::logs::dmb_logs,
+        super::info::info,
+        super::history_api::list_logs,
+        super::history_api::download_logs,
     ),
     components(schemas(
         ProcessInfo,
@@ -54,50 +54,15 @@ pub fn routes() -> Router<AppState> {
         ErrorBody,
         ConflictBody,
         Health,
-        FailedProcess
+        FailedProcess,
+        app::protocol::Info,
+        app::protocol::LogFileStats,
     ))
 )]
 pub struct ApiDoc;
 
-/// An error answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-/// The answer when a request does not fit the process's state.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConflictBody {
-    pub error: String,
-    /// The process as it is.
-    pub process: ProcessInfo,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
-    /// `healthy`, or `unhealthy` when a process has failed.
-    pub status: &'static str,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub failed: Vec<FailedProcess>,
-    /// The failures in one line (DMB's `details`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FailedProcess {
-    pub name: String,
-    pub reason: String,
-}
-
-fn not_found(name: &str) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        Json(ErrorBody {
-            error: format!("no process named `{name}`"),
-        }),
-    )
-        .into_response()
+fn not_found(name: &str) -> ApiError {
+    ApiError::not_found(format!("no process named `{name}`"))
 }
 
 /// Every configured process with its state, restarts and resource use.
@@ -114,11 +79,15 @@ pub async fn list_processes(State(state): State<AppState>) -> Json<Vec<ProcessIn
         (status = 200, body = ProcessInfo),
         (status = 404, description = "No such process", body = ErrorBody),
     ))]
-pub async fn get_process(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    match state.supervisor.get(&name) {
-        Some(info) => Json(info).into_response(),
-        None => not_found(&name),
-    }
+pub async fn get_process(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<ProcessInfo>, ApiError> {
+    state
+        .supervisor
+        .get(&name)
+        .map(Json)
+        .ok_or_else(|| not_found(&name))
 }
 
 /// Starts a stopped, exited, failed or backing-off process.
@@ -129,8 +98,11 @@ pub async fn get_process(State(state): State<AppState>, Path(name): Path<String>
         (status = 404, description = "No such process", body = ErrorBody),
         (status = 409, description = "Already running or stopping", body = ConflictBody),
     ))]
-pub async fn start_process(state: State<AppState>, name: Path<String>) -> Response {
-    control(state, name, Action::Start).await
+pub async fn start_process(
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Response, ApiError> {
+    control(state, name, ProcessAction::Start).await
 }
 
 /// Stops a process and everything it started: the stop signal to its
@@ -142,8 +114,11 @@ pub async fn start_process(state: State<AppState>, name: Path<String>) -> Respon
         (status = 404, description = "No such process", body = ErrorBody),
         (status = 409, description = "Not running, or already stopping", body = ConflictBody),
     ))]
-pub async fn stop_process(state: State<AppState>, name: Path<String>) -> Response {
-    control(state, name, Action::Stop).await
+pub async fn stop_process(
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Response, ApiError> {
+    control(state, name, ProcessAction::Stop).await
 }
 
 /// Stops the process if it runs, then starts it again.
@@ -154,33 +129,28 @@ pub async fn stop_process(state: State<AppState>, name: Path<String>) -> Respons
         (status = 404, description = "No such process", body = ErrorBody),
         (status = 409, description = "Already stopping", body = ConflictBody),
     ))]
-pub async fn restart_process(state: State<AppState>, name: Path<String>) -> Response {
-    control(state, name, Action::Restart).await
+pub async fn restart_process(
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Response, ApiError> {
+    control(state, name, ProcessAction::Restart).await
 }
 
 async fn control(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    action: Action,
-) -> Response {
+    action: ProcessAction,
+) -> Result<Response, ApiError> {
     match state.supervisor.control(&name, action).await {
-        Ok(info) => (StatusCode::ACCEPTED, Json(info)).into_response(),
-        Err(ControlError::NotFound(_)) => not_found(&name),
-        Err(ControlError::Conflict { message, current }) => (
-            StatusCode::CONFLICT,
-            Json(ConflictBody {
-                error: message,
-                process: *current,
-            }),
-        )
-            .into_response(),
-        Err(error @ ControlError::ShuttingDown) => (
+        Ok(info) => Ok((StatusCode::ACCEPTED, Json(info)).into_response()),
+        Err(ControlError::NotFound(_)) => Err(not_found(&name)),
+        Err(ControlError::Conflict { message, current }) => {
+            Err(ApiError::conflict(message, *current))
+        }
+        Err(error @ ControlError::ShuttingDown) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(ErrorBody {
-                error: error.to_string(),
-            }),
-        )
-            .into_response(),
+            error.to_string(),
+        )),
     }
 }
 
@@ -199,7 +169,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         .collect();
     if failed.is_empty() {
         return Json(Health {
-            status: "healthy",
+            status: "healthy".into(),
             failed,
             details: None,
         })
@@ -213,7 +183,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(Health {
-            status: "unhealthy",
+            status: "unhealthy".into(),
             failed,
             details: Some(details),
         }),

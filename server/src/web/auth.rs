@@ -368,6 +368,7 @@ mod tests {
             token: token.map(str::to_owned),
             allow_unauthenticated: false,
             allowed_origins: vec!["https://dash.example.com".into()],
+            allowed_hosts: Vec::new(),
             session_ttl: Duration::from_secs(60),
         })
     }

@@ -2,20 +2,19 @@
 //! message per change, and fresh CPU and memory figures once a second
 //! while the client stays connected.
 
+use app::StatusMessage;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use super::AppState;
-use crate::supervisor::resources::SAMPLE_INTERVAL;
 use crate::supervisor::{StatusEvents, SupervisorHandle};
-use app::StatusMessage;
 
 pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
     let Some(slot) = state.clients.enter() else {
-        return state.clients.refusal();
+        return state.clients.refusal().into_response();
     };
     // Subscribe before the snapshot so no change falls between the two.
     let events = state.supervisor.subscribe();
@@ -40,7 +39,7 @@ async fn serve(
     if sink.send(text(&snapshot)).await.is_err() {
         return;
     }
-    let mut resources = tokio::time::interval(SAMPLE_INTERVAL);
+    let mut resources = tokio::time::interval(supervisor.sample_interval());
     resources.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     resources.tick().await;
     loop {

@@ -1,0 +1,151 @@
+//! The HTTP API's answers, defined once for the server that writes them and
+//! the browser that reads them (the log entry and the process types live in
+//! [`crate::log_entry`] and [`crate::process`]).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::log_entry::rfc3339_millis;
+use crate::process::ProcessInfo;
+
+/// `GET /api/info`: about this server run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Info {
+    /// The `process_name` of Logdeck's own entries.
+    pub name: String,
+    pub version: String,
+    /// Changes whenever the server restarts.
+    pub run_id: String,
+    #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub started_at: DateTime<Utc>,
+    /// The `seq` the next entry will get.
+    pub next_seq: u64,
+    /// The oldest `seq` still in memory (what `since=` can resume from).
+    pub oldest_kept_seq: Option<u64>,
+    /// Where log files are written, if anywhere.
+    pub log_dir: Option<String>,
+    pub log_files: Option<LogFileStats>,
+    /// WebSocket connections open now (logs and status).
+    pub websocket_clients: usize,
+}
+
+/// What the log file writer has done so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LogFileStats {
+    pub written: u64,
+    /// Entries that could not be written (disk full, say).
+    pub lost: u64,
+    pub errors: u64,
+}
+
+/// An error answer: `{"error": "..."}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// The answer when a request does not fit the process's state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ConflictBody {
+    pub error: String,
+    /// The process as it is.
+    pub process: ProcessInfo,
+}
+
+/// `GET /health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Health {
+    /// `healthy`, or `unhealthy` when a process has failed.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<FailedProcess>,
+    /// The failures in one line (DMB's `details`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FailedProcess {
+    pub name: String,
+    pub reason: String,
+}
+
+/// What a client may ask of a process: `POST /api/processes/{name}/{action}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProcessAction {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl ProcessAction {
+    pub const ALL: [ProcessAction; 3] = [
+        ProcessAction::Start,
+        ProcessAction::Stop,
+        ProcessAction::Restart,
+    ];
+
+    /// The action's path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessAction::Start => "start",
+            ProcessAction::Stop => "stop",
+            ProcessAction::Restart => "restart",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn info_round_trips_with_a_protocol_timestamp() {
+        let info = Info {
+            name: "logdeck".into(),
+            version: "0.1.0".into(),
+            run_id: "00ff".into(),
+            started_at: Utc
+                .with_ymd_and_hms(2025, 4, 1, 12, 34, 56)
+                .single()
+                .expect("date"),
+            next_seq: 7,
+            oldest_kept_seq: Some(1),
+            log_dir: None,
+            log_files: Some(LogFileStats::default()),
+            websocket_clients: 2,
+        };
+        let json = serde_json::to_value(&info).expect("serialises");
+        assert_eq!(json["started_at"], "2025-04-01T12:34:56.000Z");
+        let back: Info = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn a_healthy_answer_has_no_failure_fields() {
+        let json = serde_json::to_value(Health {
+            status: "healthy".into(),
+            failed: Vec::new(),
+            details: None,
+        })
+        .expect("serialises");
+        assert_eq!(json, serde_json::json!({ "status": "healthy" }));
+    }
+
+    #[test]
+    fn actions_are_spelled_as_their_paths() {
+        for action in ProcessAction::ALL {
+            let json = serde_json::to_value(action).expect("serialises");
+            assert_eq!(json, action.as_str());
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! Validation: turns the file's raw shape into a [`Config`], checking every
+//! value and filling in the defaults; every error names its key and place.
+
+use std::collections::HashMap;
+use std::ops::RangeBounds;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use app::backoff::Backoff;
+use app::process::check_name;
+use app::Level;
+use nix::sys::signal::Signal;
+use regex::Regex;
+use toml::Spanned;
+
+use super::dependencies::check_dependencies;
+use super::locate::Locator;
+use super::raw::{self, RawConfig, RawDefaultLevel, RawMultiline, RawProcess, RawReady};
+use super::{
+    AuthConfig, CaptureRules, Command, Config, ConfigError, Dependency, HttpTarget, Limits,
+    Multiline, MultilineRule, ProcessConfig, ReadyCheck, ReadyProbe, RedactConfig,
+    DEFAULT_SERVER_NAME,
+};
+
+pub(super) const DEFAULT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_secs(1),
+    max: Duration::from_secs(30),
+    multiplier: 2.0,
+};
+const DEFAULT_MAX_RESTARTS: u32 = 5;
+const DEFAULT_RESTART_WINDOW: Duration = Duration::from_secs(60);
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+const DEFAULT_LOG_SIZE: u64 = 10 * 1024 * 1024;
+const DEFAULT_LOG_COUNT: usize = 5;
+const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+const MIN_MAX_LINE_BYTES: u64 = 256;
+const DEFAULT_MEMORY_ENTRIES: usize = 100_000;
+const DEFAULT_MEMORY_BYTES: u64 = 256 * 1024 * 1024;
+/// The shortest restart delay: a crash loop without it restarts hundreds of
+/// times a second.
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+const DEFAULT_CLIENT_QUEUE: usize = 16 * 1024;
+const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_MAX_CLIENTS: usize = 256;
+const DEFAULT_MAX_CLIENTS_PER_ADDRESS: usize = 64;
+const DEFAULT_MAX_BODY: u64 = 64 * 1024;
+const DEFAULT_MULTILINE_TIMEOUT: Duration = Duration::from_millis(50);
+
+pub(super) fn validate(
+    raw: RawConfig,
+    locate: &Locator<'_>,
+    source_name: &str,
+    base_dir: &Path,
+) -> Result<Config, ConfigError> {
+    let server_name = match raw.name {
+        Some(name) => {
+            check_name(name.get_ref())
+                .map_err(|m| locate.error(Some(name.span()), Some("name".into()), m))?;
+            name.into_inner()
+        }
+        None => DEFAULT_SERVER_NAME.to_owned(),
+    };
+
+    let mut index_of: HashMap<&str, usize> = HashMap::new();
+    for (index, process) in raw.processes.iter().enumerate() {
+        let name = process.name.get_ref();
+        check_name(name).map_err(|m| {
+            locate.error(
+                Some(process.name.span()),
+                Some(format!("process[{index}].name")),
+                m,
+            )
+        })?;
+        if let Some(first) = index_of.insert(name, index) {
+            return Err(locate.error(
+                Some(process.name.span()),
+                Some(format!("process[{index}].name")),
+                format!("duplicate process name `{name}` (also process[{first}])"),
+            ));
+        }
+        // Logdeck's own entries carry the server's name: a process named
+        // so could pass its lines off as Logdeck's.
+        if *name == server_name {
+            return Err(locate.error(
+                Some(process.name.span()),
+                Some(format!("process[{index}].name")),
+                format!(
+                    "`{name}` is the server's own name (the top-level `name`, whose entries are Logdeck's); choose another"
+                ),
+            ));
+        }
+    }
+    check_dependencies(&raw.processes, &index_of, locate)?;
+
+    let processes = raw
+        .processes
+        .into_iter()
+        .enumerate()
+        .map(|(index, process)| validate_process(index, process, locate, base_dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let log_size = setting(
+        locate,
+        "log_size",
+        raw.log_size,
+        |size| size.0,
+        4096..,
+        "must be at least 4096 bytes",
+        DEFAULT_LOG_SIZE,
+    )?;
+    let max_line_bytes = setting(
+        locate,
+        "max_line_bytes",
+        raw.max_line_bytes,
+        |size| size.0,
+        MIN_MAX_LINE_BYTES..=16 * 1024 * 1024,
+        "must be between 256 bytes and 16 MiB",
+        DEFAULT_MAX_LINE_BYTES as u64,
+    )? as usize;
+    let memory_entries = setting(
+        locate,
+        "memory_entries",
+        raw.memory_entries,
+        |n| n,
+        1..,
+        "must be at least 1",
+        DEFAULT_MEMORY_ENTRIES,
+    )?;
+    let memory_bytes = setting(
+        locate,
+        "memory_bytes",
+        raw.memory_bytes,
+        |size| size.0,
+        1024 * 1024..,
+        "must be at least 1 MiB",
+        DEFAULT_MEMORY_BYTES,
+    )?;
+    let client_queue = setting(
+        locate,
+        "client_queue",
+        raw.client_queue,
+        |n| n,
+        16..=1 << 20,
+        "must be between 16 and 1048576",
+        DEFAULT_CLIENT_QUEUE,
+    )?;
+    let auth = validate_auth(raw.auth, locate)?;
+    let redact = RedactConfig {
+        builtin: raw.redact.builtin.unwrap_or(true),
+        patterns: raw
+            .redact
+            .patterns
+            .into_iter()
+            .enumerate()
+            .map(|(i, pattern)| {
+                Regex::new(pattern.get_ref()).map_err(|e| {
+                    locate.error(
+                        Some(pattern.span()),
+                        Some(format!("redact.patterns[{i}]")),
+                        format!("invalid regex: {e}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let limits = Limits {
+        max_clients: setting(
+            locate,
+            "limits.max_clients",
+            raw.limits.max_clients,
+            |n| n,
+            1..,
+            "must be at least 1",
+            DEFAULT_MAX_CLIENTS,
+        )?,
+        max_clients_per_address: setting(
+            locate,
+            "limits.max_clients_per_address",
+            raw.limits.max_clients_per_address,
+            |n| n,
+            1..,
+            "must be at least 1",
+            DEFAULT_MAX_CLIENTS_PER_ADDRESS,
+        )?,
+        max_body: setting(
+            locate,
+            "limits.max_body",
+            raw.limits.max_body,
+            |size| size.0,
+            1024..,
+            "must be at least 1024 bytes",
+            DEFAULT_MAX_BODY,
+        )
+        .map(|size| usize::try_from(size).unwrap_or(usize::MAX))?,
+    };
+    Ok(Config {
+        source: source_name.to_owned(),
+        name: server_name,
+        log_dir: raw.log_dir.map(|dir| base_dir.join(dir)),
+        log_size,
+        log_count: raw.log_count.unwrap_or(DEFAULT_LOG_COUNT),
+        max_line_bytes,
+        memory_entries,
+        memory_bytes,
+        client_queue,
+        auth,
+        redact,
+        limits,
+        processes,
+    })
+}
+
+/// The setting `key`: its value (as `read` makes it) when that lies in
+/// `range`, `default` when unset, and otherwise an error at the value
+/// saying what it `must` be.
+fn setting<R, V: PartialOrd>(
+    locate: &Locator<'_>,
+    key: &str,
+    raw: Option<Spanned<R>>,
+    read: impl FnOnce(R) -> V,
+    range: impl RangeBounds<V>,
+    must: &str,
+    default: V,
+) -> Result<V, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let span = raw.span();
+    let value = read(raw.into_inner());
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(locate.error(Some(span), Some(key.to_owned()), must.to_owned()))
+    }
+}
+
+fn validate_process(
+    index: usize,
+    raw: RawProcess,
+    locate: &Locator<'_>,
+    base_dir: &Path,
+) -> Result<ProcessConfig, ConfigError> {
+    let key = |field: &str| Some(format!("process[{index}].{field}"));
+    match raw.command.get_ref() {
+        Command::Argv(argv) if argv.first().is_none_or(|program| program.is_empty()) => {
+            return Err(locate.error(
+                Some(raw.command.span()),
+                key("command"),
+                "the command array must start with a program name".into(),
+            ));
+        }
+        Command::Shell(line) if line.trim().is_empty() => {
+            return Err(locate.error(
+                Some(raw.command.span()),
+                key("command"),
+                "the command is empty".into(),
+            ));
+        }
+        _ => {}
+    }
+
+    let env_file = match raw.env_file {
+        Some(file) => {
+            let path = base_dir.join(file.get_ref());
+            if !path.is_file() {
+                return Err(locate.error(
+                    Some(file.span()),
+                    key("env_file"),
+                    format!("{} is not a readable file", path.display()),
+                ));
+            }
+            Some(path)
+        }
+        None => None,
+    };
+
+    let backoff = match raw.backoff {
+        Some(spanned) => {
+            let span = spanned.span();
+            let b = spanned.into_inner();
+            let backoff = Backoff {
+                initial: b.initial.map_or(DEFAULT_BACKOFF.initial, |d| d.0),
+                max: b.max.map_or(DEFAULT_BACKOFF.max, |d| d.0),
+                multiplier: b.multiplier.unwrap_or(DEFAULT_BACKOFF.multiplier),
+            };
+            if backoff.initial < MIN_BACKOFF {
+                return Err(locate.error(
+                    Some(span),
+                    key("backoff"),
+                    format!(
+                        "`initial` must be at least {}ms, so a crash loop cannot restart hundreds of times a second",
+                        MIN_BACKOFF.as_millis()
+                    ),
+                ));
+            }
+            if backoff.max < backoff.initial {
+                return Err(locate.error(
+                    Some(span),
+                    key("backoff"),
+                    "`max` is shorter than `initial`".into(),
+                ));
+            }
+            if !(backoff.multiplier >= 1.0 && backoff.multiplier.is_finite()) {
+                return Err(locate.error(
+                    Some(span),
+                    key("backoff"),
+                    "`multiplier` must be at least 1".into(),
+                ));
+            }
+            backoff
+        }
+        None => DEFAULT_BACKOFF,
+    };
+
+    let stop_signal = match raw.stop_signal {
+        Some(name) => parse_signal(name.get_ref())
+            .map_err(|m| locate.error(Some(name.span()), key("stop_signal"), m))?,
+        None => Signal::SIGTERM,
+    };
+
+    let ready = match raw.ready {
+        Some(ready) => Some(validate_ready(ready, locate, &key("ready"))?),
+        None => None,
+    };
+    let capture = validate_capture(
+        raw.level_pattern,
+        raw.default_level,
+        raw.multiline,
+        locate,
+        &key,
+    )?;
+
+    Ok(ProcessConfig {
+        name: raw.name.into_inner(),
+        command: raw.command.into_inner(),
+        cwd: raw.cwd.map(|cwd| base_dir.join(cwd)),
+        env: raw.env,
+        env_file,
+        autostart: raw.autostart,
+        restart: raw.restart,
+        backoff,
+        max_restarts: raw.max_restarts.unwrap_or(DEFAULT_MAX_RESTARTS),
+        restart_window: raw.restart_window.map_or(DEFAULT_RESTART_WINDOW, |d| d.0),
+        stop_signal,
+        stop_timeout: raw.stop_timeout.map_or(DEFAULT_STOP_TIMEOUT, |d| d.0),
+        depends_on: raw
+            .depends_on
+            .into_iter()
+            .map(|d| {
+                let d = d.into_inner();
+                Dependency {
+                    process: d.process,
+                    condition: d.condition,
+                }
+            })
+            .collect(),
+        ready,
+        unbuffered: raw.unbuffered,
+        capture,
+    })
+}
+
+fn validate_auth(raw: raw::RawAuth, locate: &Locator<'_>) -> Result<AuthConfig, ConfigError> {
+    let token = match raw.token {
+        Some(token) if token.get_ref().trim().is_empty() => {
+            return Err(locate.error(
+                Some(token.span()),
+                Some("auth.token".into()),
+                "the token is empty".into(),
+            ));
+        }
+        Some(token) if token.get_ref().len() < 12 => {
+            return Err(locate.error(
+                Some(token.span()),
+                Some("auth.token".into()),
+                "the token is shorter than 12 characters; use a long random string".into(),
+            ));
+        }
+        Some(token) => Some(token.into_inner()),
+        None => None,
+    };
+    let mut allowed_origins = Vec::new();
+    for (i, origin) in raw.allowed_origins.into_iter().enumerate() {
+        let value = origin.get_ref().trim_end_matches('/').to_ascii_lowercase();
+        let valid = (value.starts_with("http://") || value.starts_with("https://"))
+            && !value
+                .split_once("://")
+                .is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/'));
+        if !valid {
+            return Err(locate.error(
+                Some(origin.span()),
+                Some(format!("auth.allowed_origins[{i}]")),
+                format!(
+                    "`{}` is not an origin such as https://logs.example.com",
+                    origin.get_ref()
+                ),
+            ));
+        }
+        allowed_origins.push(value);
+    }
+    let mut allowed_hosts = Vec::new();
+    for (i, host) in raw.allowed_hosts.into_iter().enumerate() {
+        let value = host.get_ref().trim().to_ascii_lowercase();
+        let name = value.strip_prefix('.').unwrap_or(&value);
+        let valid = value == "*"
+            || (!name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.')));
+        if !valid {
+            return Err(locate.error(
+                Some(host.span()),
+                Some(format!("auth.allowed_hosts[{i}]")),
+                format!(
+                    "`{}` is not a host name such as logs.example.com (without a port), `.example.com` or `*`",
+                    host.get_ref()
+                ),
+            ));
+        }
+        allowed_hosts.push(value);
+    }
+    Ok(AuthConfig {
+        token,
+        allow_unauthenticated: raw.allow_unauthenticated,
+        allowed_origins,
+        allowed_hosts,
+        session_ttl: raw.session_ttl.map_or(DEFAULT_SESSION_TTL, |d| d.0),
+    })
+}
+
+fn validate_capture(
+    level_pattern: Option<Spanned<String>>,
+    default_level: Option<Spanned<RawDefaultLevel>>,
+    multiline: Option<Spanned<RawMultiline>>,
+    locate: &Locator<'_>,
+    key: &dyn Fn(&str) -> Option<String>,
+) -> Result<CaptureRules, ConfigError> {
+    let mut rules = CaptureRules::default();
+    if let Some(pattern) = level_pattern {
+        let regex = Regex::new(pattern.get_ref()).map_err(|e| {
+            locate.error(
+                Some(pattern.span()),
+                key("level_pattern"),
+                format!("invalid regex: {e}"),
+            )
+        })?;
+        if !regex.capture_names().flatten().any(|name| name == "level") {
+            return Err(locate.error(
+                Some(pattern.span()),
+                key("level_pattern"),
+                "the regex needs a named group `level`, such as (?P<level>\\w+)".into(),
+            ));
+        }
+        rules.level_pattern = Some(regex);
+    }
+    if let Some(levels) = default_level {
+        let span = levels.span();
+        let levels = levels.into_inner();
+        let parse = |name: Option<String>, fallback: Level| -> Result<Level, ConfigError> {
+            match name {
+                Some(name) => Level::from_name(&name).ok_or_else(|| {
+                    locate.error(
+                        Some(span.clone()),
+                        key("default_level"),
+                        format!("unknown level `{name}` (expected DEBUG, INFO, WARNING, ERROR or CRITICAL)"),
+                    )
+                }),
+                None => Ok(fallback),
+            }
+        };
+        rules.stdout_level = parse(levels.stdout, Level::Info)?;
+        rules.stderr_level = parse(levels.stderr, Level::Info)?;
+    }
+    if let Some(multiline) = multiline {
+        let span = multiline.span();
+        let multiline = multiline.into_inner();
+        let compile = |pattern: Spanned<String>, field: &str| {
+            Regex::new(pattern.get_ref()).map_err(|e| {
+                locate.error(
+                    Some(pattern.span()),
+                    key(&format!("multiline.{field}")),
+                    format!("invalid regex: {e}"),
+                )
+            })
+        };
+        let rule = match (multiline.start, multiline.continuation) {
+            (Some(start), None) => MultilineRule::Start(compile(start, "start")?),
+            (None, Some(continuation)) => {
+                MultilineRule::Continuation(compile(continuation, "continuation")?)
+            }
+            _ => {
+                return Err(locate.error(
+                    Some(span),
+                    key("multiline"),
+                    "set exactly one of `start` or `continuation`".into(),
+                ));
+            }
+        };
+        rules.multiline = Some(Multiline {
+            rule,
+            timeout: multiline.timeout.map_or(DEFAULT_MULTILINE_TIMEOUT, |d| d.0),
+        });
+    }
+    Ok(rules)
+}
+
+fn validate_ready(
+    ready: Spanned<RawReady>,
+    locate: &Locator<'_>,
+    key: &Option<String>,
+) -> Result<ReadyProbe, ConfigError> {
+    let span = ready.span();
+    let ready = ready.into_inner();
+    let sub_key = |field: &str| key.as_ref().map(|k| format!("{k}.{field}"));
+    let check = match (ready.log_line, ready.http, ready.tcp) {
+        (Some(pattern), None, None) => {
+            ReadyCheck::LogLine(Regex::new(pattern.get_ref()).map_err(|e| {
+                locate.error(
+                    Some(pattern.span()),
+                    sub_key("log_line"),
+                    format!("invalid regex: {e}"),
+                )
+            })?)
+        }
+        (None, Some(url), None) => ReadyCheck::Http(
+            parse_http_url(url.get_ref())
+                .map_err(|m| locate.error(Some(url.span()), sub_key("http"), m))?,
+        ),
+        (None, None, Some(address)) => {
+            let valid = address
+                .get_ref()
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !valid {
+                return Err(locate.error(
+                    Some(address.span()),
+                    sub_key("tcp"),
+                    format!("`{}` is not host:port", address.get_ref()),
+                ));
+            }
+            ReadyCheck::Tcp(address.into_inner())
+        }
+        _ => {
+            return Err(locate.error(
+                Some(span),
+                key.clone(),
+                "set exactly one of `log_line`, `http` or `tcp`".into(),
+            ));
+        }
+    };
+    Ok(ReadyProbe {
+        check,
+        interval: ready.interval.map_or(DEFAULT_PROBE_INTERVAL, |d| d.0),
+        timeout: ready.timeout.map_or(DEFAULT_PROBE_TIMEOUT, |d| d.0),
+    })
+}
+
+/// `TERM`, `SIGTERM` or `sigterm`.
+fn parse_signal(name: &str) -> Result<Signal, String> {
+    let upper = name.trim().to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    Signal::from_str(&full).map_err(|_| format!("unknown signal `{name}`"))
+}
+
+/// `http://host[:port][/path]`; https is not supported for probes.
+pub(super) fn parse_http_url(url: &str) -> Result<HttpTarget, String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!("`{url}` must start with http:// (use a tcp probe for TLS services)")
+    })?;
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') => (&rest[..i], rest[i..].to_owned()),
+        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
+        None => (rest, "/".to_owned()),
+    };
+    if authority.is_empty() || authority.contains('@') {
+        return Err(format!("`{url}` has no usable host"));
+    }
+    let has_port = match authority.rfind(':') {
+        Some(i) => !authority[..i].ends_with(']') || authority.starts_with('['),
+        None => false,
+    } && !authority.ends_with(']');
+    let address = if has_port {
+        let (_, port) = authority.rsplit_once(':').unwrap_or_default();
+        port.parse::<u16>()
+            .map_err(|_| format!("`{url}` has an invalid port"))?;
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(HttpTarget {
+        url: url.to_owned(),
+        address,
+        host: authority.to_owned(),
+        path,
+    })
+}

@@ -1,0 +1,250 @@
+//! DMB's `GET /logs?process_name=X`: a process's log as text, whole
+//! (`{"process_name", "log"}`), or DUMB's incremental form that follows the
+//! current log file by byte offset.
+
+use std::collections::VecDeque;
+
+use app::filter::{EntryFilter, LogFilter};
+use app::LogEntry;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bytes::BytesMut;
+use serde_json::json;
+
+use super::unknown;
+use crate::history::{History, HistoryQuery};
+use crate::web::history_api::text_line;
+use crate::web::query::decode;
+use crate::web::{ApiError, AppState};
+
+/// DMB's `tail_bytes` default and bounds.
+const DEFAULT_TAIL_BYTES: u64 = 128 * 1024;
+const TAIL_BYTES_RANGE: std::ops::RangeInclusive<u64> = 1024..=8 * 1024 * 1024;
+/// The plain `/logs` answer holds at most this much text (the newest).
+const MAX_PLAIN_LOG: usize = 8 * 1024 * 1024;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/logs", get(dmb_logs))
+}
+
+fn unprocessable(message: impl Into<String>) -> ApiError {
+    ApiError::detail(StatusCode::UNPROCESSABLE_ENTITY, message)
+}
+
+/// DMB's `GET /logs?process_name=X`: `{"process_name", "log"}` with the
+/// process's entries since its last start as text. With `cursor`,
+/// `tail_bytes` or `file_id`, DUMB's incremental form instead.
+#[utoipa::path(get, path = "/logs", tag = "dmb-compatible",
+    params(
+        ("process_name" = String, Query, description = "The configured process name"),
+        ("cursor" = Option<u64>, Query, description = "Byte offset already read (incremental form)"),
+        ("tail_bytes" = Option<u64>, Query, description = "How much to return on a reset (1024 to 8388608, default 131072)"),
+        ("file_id" = Option<String>, Query, description = "The file_id of the previous answer; a different file means a reset"),
+    ),
+    responses(
+        (status = 200, description = "`{\"process_name\", \"log\"}`, or `{\"process_name\", \"size\", \"cursor\", \"chunk\", \"reset\", \"file_id\", \"log\"}`"),
+        (status = 404, description = "No such process"),
+        (status = 422, description = "An invalid parameter"),
+    ))]
+pub async fn dmb_logs(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = decode(query.as_deref());
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    let Some(process) = get("process_name") else {
+        return Err(unprocessable("process_name is required"));
+    };
+    if state.supervisor.get(&process).is_none() && process != state.hub.server_name() {
+        return Ok(unknown());
+    }
+    let cursor = match get("cursor").map(|c| c.parse::<u64>()) {
+        Some(Ok(cursor)) => Some(cursor),
+        Some(Err(_)) => return Err(unprocessable("cursor must be a byte offset")),
+        None => None,
+    };
+    let tail_bytes = match get("tail_bytes").map(|t| t.parse::<u64>()) {
+        Some(Ok(t)) if TAIL_BYTES_RANGE.contains(&t) => Some(t),
+        Some(_) => {
+            return Err(unprocessable(format!(
+                "tail_bytes must be between {} and {}",
+                TAIL_BYTES_RANGE.start(),
+                TAIL_BYTES_RANGE.end()
+            )))
+        }
+        None => None,
+    };
+    let file_id = get("file_id");
+    let incremental = cursor.is_some() || tail_bytes.is_some() || file_id.is_some();
+    let history = state.history.clone();
+    let start_seq = state.supervisor.start_seq(&process);
+    let answer = tokio::task::spawn_blocking(move || {
+        if incremental {
+            incremental_log(
+                &history,
+                &process,
+                cursor,
+                tail_bytes.unwrap_or(DEFAULT_TAIL_BYTES),
+                file_id.as_deref(),
+            )
+        } else {
+            plain_log(&history, &process, start_seq)
+        }
+    })
+    .await
+    .map_err(|e| ApiError::detail(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(|e| {
+        ApiError::detail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot read the log: {e}"),
+        )
+    })?;
+    Ok(Json(answer).into_response())
+}
+
+/// Every entry of `process` after `after_seq`.
+fn process_query(process: &str, after_seq: Option<u64>) -> HistoryQuery {
+    HistoryQuery {
+        filter: EntryFilter::fields_only(LogFilter {
+            processes: [process.to_owned()].into(),
+            ..LogFilter::default()
+        }),
+        after_seq,
+        limit: usize::MAX,
+        ..HistoryQuery::default()
+    }
+}
+
+/// The newest whole lines of text, at most `max` bytes of them.
+#[derive(Debug, Default)]
+struct NewestLines {
+    lines: VecDeque<BytesMut>,
+    bytes: usize,
+}
+
+impl NewestLines {
+    fn push(&mut self, line: BytesMut, max: usize) {
+        self.bytes += line.len();
+        self.lines.push_back(line);
+        while self.bytes > max {
+            match self.lines.pop_front() {
+                Some(oldest) => self.bytes -= oldest.len(),
+                None => break,
+            }
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut text = Vec::with_capacity(self.bytes);
+        for line in &self.lines {
+            text.extend_from_slice(line);
+        }
+        String::from_utf8_lossy(&text).into_owned()
+    }
+}
+
+/// `process`'s entries after `after_seq` as text lines, the newest
+/// `max` bytes of them.
+fn newest_text(
+    history: &History,
+    process: &str,
+    after_seq: Option<u64>,
+    max: usize,
+) -> std::io::Result<String> {
+    let mut newest = NewestLines::default();
+    for frame in history.export(process_query(process, after_seq))? {
+        let mut line = BytesMut::new();
+        text_line(&frame?.entry, &mut line);
+        newest.push(line, max);
+    }
+    Ok(newest.text())
+}
+
+/// The entries since the process's last start, as text (the newest
+/// 8 MiB at most, whole lines).
+fn plain_log(
+    history: &History,
+    process: &str,
+    start_seq: Option<u64>,
+) -> std::io::Result<serde_json::Value> {
+    let log = newest_text(
+        history,
+        process,
+        start_seq.map(|s| s.saturating_sub(1)),
+        MAX_PLAIN_LOG,
+    )?;
+    Ok(json!({ "process_name": process, "log": log }))
+}
+
+/// DUMB's incremental read of the process's current log file. `cursor` is
+/// a byte offset in it; whole lines only are returned, so the cursor always
+/// lands on a line start. A missing cursor, one past the end, or another
+/// `file_id` (the file was rotated) is a reset: the last `tail_bytes`.
+fn incremental_log(
+    history: &History,
+    process: &str,
+    cursor: Option<u64>,
+    tail_bytes: u64,
+    client_file_id: Option<&str>,
+) -> std::io::Result<serde_json::Value> {
+    let Some(files) = &history.files else {
+        // Without log files there is no byte stream to follow: every
+        // answer is a reset holding the newest entries kept in memory.
+        let chunk = newest_text(history, process, None, tail_bytes as usize)?;
+        return Ok(json!({
+            "process_name": process, "size": chunk.len(), "cursor": chunk.len(),
+            "chunk": chunk, "reset": true, "file_id": "memory", "log": chunk,
+        }));
+    };
+    let tail = files.tail(process, cursor, tail_bytes, client_file_id)?;
+    let mut text = BytesMut::new();
+    for line in &tail.lines {
+        if let Ok(entry) = serde_json::from_slice::<LogEntry>(line) {
+            text_line(&entry, &mut text);
+        }
+    }
+    let chunk = String::from_utf8_lossy(&text).into_owned();
+    Ok(json!({
+        "process_name": process,
+        "size": tail.size,
+        "cursor": tail.cursor,
+        "chunk": chunk,
+        "reset": tail.reset,
+        "file_id": tail.file_id,
+        "log": if tail.reset { Some(&chunk) } else { None },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(text: &str) -> BytesMut {
+        BytesMut::from(text.as_bytes())
+    }
+
+    #[test]
+    fn keeps_the_newest_whole_lines() {
+        let mut newest = NewestLines::default();
+        for text in ["aa\n", "bb\n", "cc\n"] {
+            newest.push(line(text), 100);
+        }
+        assert_eq!(newest.text(), "aa\nbb\ncc\n");
+        let mut newest = NewestLines::default();
+        for text in ["aa\n", "bb\n", "cc\n"] {
+            newest.push(line(text), 5);
+        }
+        assert_eq!(newest.text(), "cc\n");
+        let mut newest = NewestLines::default();
+        newest.push(line("aaaaaaaa"), 3);
+        assert_eq!(newest.text(), "");
+    }
+}

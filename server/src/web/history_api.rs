@@ -1,0 +1,265 @@
+//! Log history over HTTP: `GET /api/logs` (pages, newest first) and
+//! `GET /api/logs/download` (every matching entry as a file, streamed).
+
+use std::io;
+
+use app::filter::{EntryFilter, LogFilter};
+use app::log_entry::format_timestamp;
+use app::LogEntry;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use bytes::{BufMut, BytesMut};
+use chrono::Utc;
+
+use super::query::{decode, parse_time};
+use super::{ApiError, AppState};
+use crate::history::{Export, History, HistoryQuery};
+use crate::hub::Frame;
+
+const DEFAULT_LIMIT: usize = 200;
+const MAX_LIMIT: usize = 10_000;
+/// Downloads are produced in pieces of about this size, each only when the
+/// client is ready for it.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/logs", get(list_logs))
+        .route("/api/logs/download", get(download_logs))
+}
+
+/// The filters shared by `/api/logs` and its download, plus `limit` when
+/// `limited`; the parameters it does not know are returned.
+fn history_query(
+    query: Option<&str>,
+    limited: bool,
+) -> Result<(HistoryQuery, Vec<(String, String)>), String> {
+    let pairs = decode(query);
+    let (filter, rest) =
+        LogFilter::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+            .map_err(|e| e.to_string())?;
+    let mut history = HistoryQuery {
+        filter: EntryFilter::new(filter)?,
+        limit: if limited { DEFAULT_LIMIT } else { usize::MAX },
+        ..HistoryQuery::default()
+    };
+    let mut unused = Vec::new();
+    for (key, value) in rest {
+        match key {
+            "since" => history.since = Some(parse_time(key, value)?),
+            "until" => history.until = Some(parse_time(key, value)?),
+            "before_seq" => {
+                history.before_seq = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid before_seq={value:?}"))?,
+                )
+            }
+            "after_seq" => {
+                history.after_seq = Some(
+                    value
+                        .parse()
+                        .map_err(|_| format!("invalid after_seq={value:?}"))?,
+                )
+            }
+            "limit" if limited => {
+                let limit: usize = value
+                    .parse()
+                    .map_err(|_| format!("invalid limit={value:?}"))?;
+                if !(1..=MAX_LIMIT).contains(&limit) {
+                    return Err(format!("limit must be between 1 and {MAX_LIMIT}"));
+                }
+                history.limit = limit;
+            }
+            _ => unused.push((key.to_owned(), value.to_owned())),
+        }
+    }
+    Ok((history, unused))
+}
+
+/// Entries matching the filters, newest first, from memory and then the
+/// log files. Page backwards with `before_seq` = the last `seq` received.
+#[utoipa::path(get, path = "/api/logs", tag = "logs",
+    params(
+        ("process" = Option<String>, Query, description = "Comma-separated process names"),
+        ("level" = Option<String>, Query, description = "Minimum level"),
+        ("stream" = Option<String>, Query, description = "stdout, stderr, system (comma-separated)"),
+        ("q" = Option<String>, Query, description = "Text to search for (ANSI colours ignored)"),
+        ("regex" = Option<bool>, Query, description = "q is a regular expression"),
+        ("case" = Option<bool>, Query, description = "q is case-sensitive"),
+        ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration ago such as 15m"),
+        ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration ago"),
+        ("before_seq" = Option<u64>, Query, description = "Only entries with a lower seq"),
+        ("after_seq" = Option<u64>, Query, description = "Only entries with a higher seq"),
+        ("limit" = Option<usize>, Query, description = "At most this many (default 200, at most 10000)"),
+    ),
+    responses(
+        (status = 200, description = "A JSON array of entries, newest first"),
+        (status = 400, description = "An invalid parameter", body = app::protocol::ErrorBody),
+    ))]
+pub async fn list_logs(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (history_query, unused) =
+        history_query(query.as_deref(), true).map_err(ApiError::bad_request)?;
+    if let Some((key, _)) = unused.first() {
+        return Err(ApiError::bad_request(format!("unknown parameter `{key}`")));
+    }
+    let history = state.history.clone();
+    let frames = tokio::task::spawn_blocking(move || history.page(&history_query))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot read the log files: {e}")))?;
+    let mut body =
+        BytesMut::with_capacity(frames.iter().map(|f| f.json.len() + 1).sum::<usize>() + 2);
+    body.put_u8(b'[');
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            body.put_u8(b',');
+        }
+        body.put_slice(&frame.json);
+    }
+    body.put_u8(b']');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+}
+
+/// One line of the plain-text rendering: `timestamp - LEVEL - process:
+/// message`, the shape of DMB's log files.
+pub fn text_line(entry: &LogEntry, out: &mut BytesMut) {
+    out.put_slice(format_timestamp(&entry.timestamp).as_bytes());
+    out.put_slice(b" - ");
+    out.put_slice(entry.level.as_str().as_bytes());
+    out.put_slice(b" - ");
+    if entry.process_name.is_empty() {
+        out.put_slice(entry.message.as_bytes());
+    } else {
+        out.put_slice(entry.process_name.as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(entry.message.as_bytes());
+    }
+    out.put_u8(b'\n');
+}
+
+/// One entry as a JSON Lines line.
+fn json_line(frame: &Frame, out: &mut BytesMut) {
+    out.put_slice(&frame.json);
+    out.put_u8(b'\n');
+}
+
+/// Every matching entry, oldest first, as a file: `txt` (one line per
+/// entry) or `jsonl` (one JSON entry per line).
+#[utoipa::path(get, path = "/api/logs/download", tag = "logs",
+    params(
+        ("format" = Option<String>, Query, description = "txt (default) or jsonl"),
+        ("process" = Option<String>, Query, description = "Comma-separated process names"),
+        ("level" = Option<String>, Query, description = "Minimum level"),
+        ("q" = Option<String>, Query, description = "Text to search for"),
+        ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration ago"),
+        ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration ago"),
+    ),
+    responses(
+        (status = 200, description = "An attachment"),
+        (status = 400, description = "An invalid parameter", body = app::protocol::ErrorBody),
+    ))]
+pub async fn download_logs(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let (history_query, unused) =
+        history_query(query.as_deref(), false).map_err(ApiError::bad_request)?;
+    let mut jsonl = false;
+    for (key, value) in unused {
+        match (key.as_str(), value.as_str()) {
+            ("format", "txt" | "") => jsonl = false,
+            ("format", "jsonl") => jsonl = true,
+            ("format", other) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid format={other:?}: expected txt or jsonl"
+                )))
+            }
+            (key, _) => return Err(ApiError::bad_request(format!("unknown parameter `{key}`"))),
+        }
+    }
+    let export = start_export(&state.history, history_query).await?;
+    let render: fn(&Frame, &mut BytesMut) = if jsonl {
+        json_line
+    } else {
+        |frame, out| text_line(&frame.entry, out)
+    };
+    let stamp = Utc::now().format("%Y%m%d-%H%M%S");
+    let (content_type, extension) = if jsonl {
+        ("application/x-ndjson", "jsonl")
+    } else {
+        ("text/plain; charset=utf-8", "txt")
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"logdeck-{stamp}.{extension}\""),
+            ),
+        ],
+        export_body(export, render),
+    )
+        .into_response())
+}
+
+/// Opens an export (reading files) off the async threads.
+pub async fn start_export(history: &History, query: HistoryQuery) -> Result<Export, ApiError> {
+    let history = history.clone();
+    tokio::task::spawn_blocking(move || history.export(query))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("cannot read the log files: {e}")))
+}
+
+/// A response body that reads the next piece of `export` only when the
+/// client has taken the last one: a client that stops reading holds no
+/// thread and causes no reading.
+fn export_body(export: Export, render: fn(&Frame, &mut BytesMut)) -> Body {
+    let pieces = futures::stream::unfold(Some(export), move |export| async move {
+        let mut export = export?;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut piece = BytesMut::with_capacity(DOWNLOAD_CHUNK + 1024);
+            while piece.len() < DOWNLOAD_CHUNK {
+                match export.next() {
+                    Some(Ok(frame)) => render(&frame, &mut piece),
+                    Some(Err(error)) => return (Err(error), None),
+                    None => return (Ok(piece), None),
+                }
+            }
+            (Ok(piece), Some(export))
+        })
+        .await;
+        match read {
+            Ok((Ok(piece), None)) if piece.is_empty() => None,
+            Ok((Ok(piece), rest)) => Some((Ok(piece.freeze()), rest)),
+            Ok((Err(error), _)) => Some((Err(error), None)),
+            Err(error) => Some((Err(io::Error::other(error)), None)),
+        }
+    });
+    Body::from_stream(pieces)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_parameters_are_validated() {
+        assert!(history_query(Some("limit=0"), true).is_err());
+        assert!(history_query(Some("limit=20000"), true).is_err());
+        assert!(history_query(Some("before_seq=x"), true).is_err());
+        assert!(history_query(Some("level=LOUD"), true).is_err());
+        let (query, unused) =
+            history_query(Some("process=a&limit=5&before_seq=9&format=txt"), true).expect("valid");
+        assert_eq!((query.limit, query.before_seq), (5, Some(9)));
+        assert_eq!(unused, vec![("format".to_owned(), "txt".to_owned())]);
+    }
+}
