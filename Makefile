@@ -11,11 +11,16 @@ export PATH := $(CURDIR)/.tools/npm/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 CONFIG ?= demo/logdeck.toml
 WASM_TARGET := wasm32-unknown-unknown
 
-.PHONY: help bootstrap build run test fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke bench-browser
+# Marks every process a test run starts (children inherit it), so the run
+# can check at its end that none is left: scripts/leftovers.py.
+export TESTRUN_LOGDECK ?= $(shell od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+
+.PHONY: help bootstrap build run test test-steps test-under-load fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke bench-browser
 
 help:
 	@echo "make run    build the release site and serve it with $(CONFIG)"
 	@echo "make test   every check: format, lints, unit and integration tests, browser tests"
+	@echo "make test-under-load  make test twice while two busy loops hold both cores"
 	@echo "make build  build the release site and server without starting it"
 	@echo "make fmt    format the code"
 	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~15 min)"
@@ -32,10 +37,19 @@ build: bootstrap
 run: build
 	./target/release/server --config $(CONFIG)
 
+# Every check, then (pass or fail) a look for processes the run left
+# behind, which fails the run too.
 test:
 	scripts/bootstrap.sh --test
+	status=0; $(MAKE) --no-print-directory test-steps || status=$$?; \
+	  scripts/leftovers.py || status=1; exit $$status
+
+test-steps:
 	$(MAKE) --no-print-directory fmt-check lint unit
 	$(MAKE) --no-print-directory build e2e bench-smoke soak-smoke
+
+test-under-load:
+	scripts/under-load.sh
 
 fmt-check:
 	cargo fmt --all --check
