@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 
 use crate::config::CaptureRules;
 use crate::hub::{LogHub, NewEntry};
-use crate::redact::Redactor;
+use crate::redact::{RedactState, Redactor};
 use line_reader::LineReader;
 use multiline::{Joined, Joiner};
 
@@ -69,6 +69,9 @@ pub async fn capture<R: AsyncRead + Unpin>(
         });
     };
     let mut joiner = Joiner::new(source.rules.multiline.clone(), source.max_line_bytes);
+    // A private key printed over several lines is masked from its BEGIN
+    // line to its END line.
+    let mut redaction = RedactState::default();
     // Pieces of a split line keep the level of the line's first piece.
     let mut level = Level::Info;
     loop {
@@ -103,7 +106,7 @@ pub async fn capture<R: AsyncRead + Unpin>(
                 // The line's own text moves on: no copy per line (unless
                 // it holds a secret to mask).
                 let message = rewritten.unwrap_or(line.text);
-                let message = match source.redactor.redact(&message) {
+                let message = match source.redactor.redact_line(&message, &mut redaction) {
                     Cow::Borrowed(_) => message,
                     Cow::Owned(masked) => masked,
                 };
@@ -165,6 +168,7 @@ mod tests {
         Arc::new(LogHub::new(HubOptions {
             server_name: "logdeck".into(),
             memory_entries: 1000,
+            memory_bytes: u64::MAX,
             lag_capacity: 1000,
             first_seq: 1,
         }))
@@ -217,6 +221,27 @@ mod tests {
         .await;
         assert_eq!(got[0].message, "[ERROR] login failed: password=*** for ada");
         assert_eq!(got[0].level, Level::Error);
+    }
+
+    #[tokio::test]
+    async fn a_private_key_printed_over_several_lines_is_masked() {
+        let got = entries(
+            b"loading key\n-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7\nVJTUt9Us8cKjMzEfYyjiWA4R4ypbFv2xl4kX0i\n-----END PRIVATE KEY-----\nkey loaded\n",
+            source(Stream::Stdout, CaptureRules::default(), 1024),
+        )
+        .await;
+        let messages: Vec<&str> = got.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "loading key",
+                "-----BEGIN PRIVATE KEY-----",
+                "***",
+                "***",
+                "-----END PRIVATE KEY-----",
+                "key loaded"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -12,6 +12,10 @@ pub struct Line {
     pub continuation: bool,
 }
 
+/// How far back from a forced split the reader looks for a separator to
+/// cut at instead.
+const SPLIT_LOOKBACK: usize = 4096;
+
 /// Reads lines ending in `\n`, `\r\n` or a lone `\r` (progress bars redraw
 /// with `\r`). A line longer than `max_line_bytes` is handed out in pieces
 /// of at most that size, so one endless line can neither exhaust memory nor
@@ -80,11 +84,22 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 
     /// Hands out the buffered bytes as a line. When `split` (the line goes
-    /// on), an incomplete UTF-8 character at the end is kept back for the
-    /// next piece instead of being mangled.
+    /// on), the piece ends after the last separator (space, tab, `,`, `;`,
+    /// `&`) in its last quarter (at most 4 KiB), so that a word, a token or
+    /// a `key=value` pair near the cut stays whole in the next piece,
+    /// where redaction sees all of it; without one, only an incomplete
+    /// UTF-8 character at the end is kept back instead of being mangled.
     fn take_line(&mut self, split: bool) -> Line {
         let keep = if split {
-            incomplete_utf8_tail(&self.buf)
+            let lookback = (self.max_line_bytes / 4).min(SPLIT_LOOKBACK);
+            let start = self.buf.len().saturating_sub(lookback);
+            match self.buf[start..]
+                .iter()
+                .rposition(|b| matches!(b, b' ' | b'\t' | b',' | b';' | b'&'))
+            {
+                Some(at) => self.buf.len() - (start + at + 1),
+                None => incomplete_utf8_tail(&self.buf),
+            }
         } else {
             0
         };
@@ -223,6 +238,23 @@ mod tests {
             got,
             vec![("abcd", false), ("efgh", true), ("ij", true), ("xy", false)]
         );
+    }
+
+    #[tokio::test]
+    async fn a_split_falls_after_a_separator_near_the_limit() {
+        // 40-byte pieces look back 10 bytes for a separator.
+        let line = format!("{} token=abcdef {}\n", "a".repeat(30), "b".repeat(30));
+        let lines = lines_of(line.as_bytes(), 40).await;
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            vec![
+                format!("{} ", "a".repeat(30)).as_str(),
+                format!("token=abcdef {}", "b".repeat(27)).as_str(),
+                "bbb",
+            ]
+        );
+        assert_eq!(texts.concat(), line.trim_end());
     }
 
     #[tokio::test]
