@@ -14,6 +14,8 @@
 //! - `spawn`, `stop`, `ready_probe`: starting a child, signalling its
 //!   group, telling when it is ready.
 //! - `resources`: CPU and memory of each process group.
+//! - `tree`: what a process left behind (descendants that left its group,
+//!   holders of its pipes), and reaping the orphans given to us.
 
 mod decision;
 mod dependencies;
@@ -23,6 +25,7 @@ mod resources;
 mod restart_policy;
 mod spawn;
 mod stop;
+mod tree;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -127,12 +130,30 @@ pub struct Supervisor {
     handle: SupervisorHandle,
     tasks: JoinSet<()>,
     stop_waves: Vec<Vec<usize>>,
+    /// Reaps the orphans given to this process as subreaper.
+    reaper: tokio::task::JoinHandle<()>,
+    /// Marks this run's processes and everything they started.
+    run_id: String,
 }
+
+/// How often exited orphans are reaped.
+const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Supervisor {
     /// Starts a runner per configured process; those with `autostart`
     /// start once their dependencies allow.
     pub fn start(config: &Config, hub: Arc<LogHub>) -> Supervisor {
+        // Descendants orphaned by a process that exits come to us, not to
+        // init: they can still be found (and stopped at shutdown).
+        tree::become_subreaper();
+        let reaper = tokio::spawn(async {
+            let mut every = tokio::time::interval(REAP_INTERVAL);
+            loop {
+                every.tick().await;
+                tokio::task::spawn_blocking(tree::reap_adopted).await.ok();
+            }
+        });
+        let run_id = hub.run_id().to_owned();
         let (events, _) = broadcast::channel(256);
         let channels: Vec<_> = config
             .processes
@@ -140,10 +161,11 @@ impl Supervisor {
             .map(|_| (watch::channel(ProcessStatus::default()), mpsc::channel(16)))
             .collect();
         let index_of = config.index_by_name();
-        let redactor = Arc::new(Redactor::new(
-            config.redact.builtin,
-            &config.redact.patterns,
-        ));
+        // The server's own token is masked wherever a process prints it.
+        let redactor = Arc::new(
+            Redactor::new(config.redact.builtin, &config.redact.patterns)
+                .with_literals(config.auth.token.clone()),
+        );
 
         let mut slots = Vec::new();
         let mut runners = Vec::new();
@@ -198,6 +220,8 @@ impl Supervisor {
             },
             tasks,
             stop_waves: dependencies::stop_waves(config),
+            reaper,
+            run_id,
         }
     }
 
@@ -218,6 +242,14 @@ impl Supervisor {
         // request senders ends any that did not get one.
         drop(self.handle);
         while self.tasks.join_next().await.is_some() {}
+        // Nothing this run started may outlive it: descendants that left
+        // their process group (and kept the marker) are stopped too.
+        let run = self.run_id;
+        let _ = tokio::task::spawn_blocking(move || {
+            tree::kill_all(&tree::marked(&format!("{run}/"), true));
+        })
+        .await;
+        self.reaper.abort();
     }
 }
 

@@ -22,15 +22,22 @@ use super::decision::{decide, Next, Phase, Reply, RunnerAction, Then};
 use super::dependencies::{satisfaction, Satisfaction};
 use super::restart_policy::{Decision, RestartHistory};
 use super::stop::{describe_exit, group_alive, signal_group, signal_name};
-use super::{ready_probe, spawn, ProcessStatus};
+use super::{ready_probe, spawn, tree, ProcessStatus};
 use crate::capture::{capture, LineTrigger, Source};
 use crate::config::{Dependency, ProcessConfig, ReadyCheck};
 use crate::hub::LogHub;
 use crate::redact::Redactor;
 
 /// How long the pipes may stay open after the process itself exited
-/// (something it started still holds them) before the group is killed.
+/// (something it started still holds them) before the group, and anything
+/// else it left behind, is killed...
 const PIPE_DRAIN_GRACE: Duration = Duration::from_secs(2);
+/// ...and how long after that the readers are given before they are
+/// abandoned (a pipe held by something that could not be killed).
+const PIPE_DRAIN_LAST_CHANCE: Duration = Duration::from_secs(2);
+/// How long a child may take to exit after SIGKILL (it may be stuck in the
+/// kernel) before the stop gives up waiting for it.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// Where a request's answer goes: the status after the request took
 /// effect, or why it could not.
@@ -262,7 +269,8 @@ impl Runner {
     async fn launch(&mut self) -> Step {
         // Everything this run prints gets a seq from here on.
         let start_seq = self.hub.next_seq();
-        let mut child = match spawn::spawn(&self.spec) {
+        let marker = tree::marker(self.hub.run_id(), &self.spec.name);
+        let mut child = match spawn::spawn(&self.spec, &marker) {
             Ok(child) => child,
             Err(error) => {
                 let reason = error.to_string();
@@ -275,9 +283,23 @@ impl Runner {
             }
         };
         let pid = child.id();
+        if let Some(pid) = pid {
+            tree::register(pid);
+        }
         // Should this task be dropped mid-run (the runtime torn down), the
         // whole group goes with it, not only the direct child.
         let _group = GroupGuard(pid);
+        let leftovers = Leftovers {
+            pgid: pid,
+            marker,
+            pipes: [
+                child.stdout.as_ref().and_then(tree::pipe_of),
+                child.stderr.as_ref().and_then(tree::pipe_of),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        };
         let probe = self.spec.ready.clone();
         self.transition(
             Level::Info,
@@ -321,7 +343,7 @@ impl Runner {
             tokio::select! {
                 status = child.wait() => {
                     probe_task.abort_all();
-                    drain_readers(&mut readers, pid).await;
+                    self.drain_readers(&mut readers, &leftovers).await;
                     return self.after_exit(status);
                 }
                 Some(()) = ready_rx.recv(), if waiting_for_ready => {
@@ -345,8 +367,8 @@ impl Runner {
                         continue;
                     };
                     probe_task.abort_all();
-                    let status = self.stop_child(&mut child, pid, &mut owed).await;
-                    drain_readers(&mut readers, pid).await;
+                    let status = self.stop_child(&mut child, &leftovers, &mut owed).await;
+                    self.drain_readers(&mut readers, &leftovers).await;
                     if owed.is_some() {
                         then = Then::Exit;
                     }
@@ -419,23 +441,31 @@ impl Runner {
     async fn stop_child(
         &mut self,
         child: &mut Child,
-        pid: Option<u32>,
+        leftovers: &Leftovers,
         owed: &mut Option<ReplyTx>,
     ) -> io::Result<ExitStatus> {
-        let Some(pgid) = pid else {
+        let Some(pgid) = leftovers.pgid else {
             return child.wait().await;
         };
         signal_group(pgid, self.spec.stop_signal);
         let deadline = sleep(self.spec.stop_timeout);
         tokio::pin!(deadline);
+        let give_up = sleep(self.spec.stop_timeout + KILL_WAIT);
+        tokio::pin!(give_up);
         let mut killed = false;
         let mut requests_open = true;
         loop {
             tokio::select! {
                 status = child.wait() => {
                     // The leader is gone; nothing it started may linger.
-                    signal_group(pgid, Signal::SIGKILL);
+                    leftovers.kill();
                     return status;
+                }
+                _ = &mut give_up, if killed => {
+                    leftovers.kill();
+                    return Err(io::Error::other(format!(
+                        "it did not exit within {KILL_WAIT:?} of SIGKILL"
+                    )));
                 }
                 _ = &mut deadline, if !killed => {
                     killed = true;
@@ -448,7 +478,7 @@ impl Runner {
                             self.spec.stop_signal.as_str()
                         ),
                     );
-                    signal_group(pgid, Signal::SIGKILL);
+                    leftovers.kill();
                 }
                 request = self.requests.recv(), if requests_open => match request {
                     Some(request) => {
@@ -538,6 +568,33 @@ impl Runner {
     }
 }
 
+/// Where a run's leftovers are: its process group, the marker its
+/// descendants carry, and its output pipes.
+#[derive(Debug)]
+struct Leftovers {
+    pgid: Option<u32>,
+    marker: String,
+    pipes: Vec<String>,
+}
+
+impl Leftovers {
+    /// SIGKILL to the group and to every marked descendant, wherever it
+    /// went (its own session, another parent).
+    fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+        tree::kill_all(&tree::marked(&self.marker, false));
+    }
+
+    /// [`Leftovers::kill`], and whatever still holds the pipes open, marked
+    /// or not.
+    fn kill_pipe_holders(&self) {
+        self.kill();
+        tree::kill_all(&tree::pipe_holders(&self.pipes));
+    }
+}
+
 /// Kills a child's process group when dropped. On every normal path the
 /// group is gone by then and this does nothing.
 struct GroupGuard(Option<u32>);
@@ -545,6 +602,7 @@ struct GroupGuard(Option<u32>);
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         if let Some(pgid) = self.0 {
+            tree::unregister(pgid);
             if group_alive(pgid) {
                 signal_group(pgid, Signal::SIGKILL);
             }
@@ -552,19 +610,37 @@ impl Drop for GroupGuard {
     }
 }
 
-/// Waits until the readers have published everything left in the pipes.
-/// Something the process started may keep them open; after a grace period
-/// the whole group is killed so the readers, and the process table, end
-/// clean.
-async fn drain_readers(readers: &mut JoinSet<()>, pid: Option<u32>) {
-    let drained = tokio::time::timeout(PIPE_DRAIN_GRACE, async {
-        while readers.join_next().await.is_some() {}
-    })
-    .await;
-    if let Some(pgid) = pid {
-        if drained.is_err() || group_alive(pgid) {
-            signal_group(pgid, Signal::SIGKILL);
+impl Runner {
+    /// Waits until the readers have published everything left in the
+    /// pipes. Something the process started may keep them open: after a
+    /// grace period it is killed (its group, its marked descendants, and
+    /// any process holding the pipes); readers still not done after a last
+    /// chance are abandoned, so this always ends.
+    async fn drain_readers(&self, readers: &mut JoinSet<()>, leftovers: &Leftovers) {
+        let drained = tokio::time::timeout(PIPE_DRAIN_GRACE, async {
+            while readers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_ok() {
+            // Nothing holds the pipes; still, nothing it started may stay.
+            leftovers.kill();
+            return;
+        }
+        leftovers.kill_pipe_holders();
+        let finished = tokio::time::timeout(PIPE_DRAIN_LAST_CHANCE, async {
+            while readers.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            readers.abort_all();
+            while readers.join_next().await.is_some() {}
+            self.hub.publish_system(
+                Level::Warning,
+                format!(
+                    "{}: stopped reading its output: the pipes are held open by a process that could not be stopped",
+                    self.spec.name
+                ),
+            );
         }
     }
-    while readers.join_next().await.is_some() {}
 }

@@ -19,8 +19,9 @@ const LIBSTDBUF_PATHS: &[&str] = &[
 ];
 
 /// Spawns the process in a new process group (it leads it), with stdin
-/// closed and stdout and stderr piped.
-pub fn spawn(spec: &ProcessConfig) -> io::Result<Child> {
+/// closed, stdout and stderr piped, and `marker` in its environment (see
+/// [`super::tree`]).
+pub fn spawn(spec: &ProcessConfig, marker: &str) -> io::Result<Child> {
     let (program, args) = spec.command.program_and_args();
     let mut command = Command::new(program);
     command
@@ -30,6 +31,14 @@ pub fn spawn(spec: &ProcessConfig) -> io::Result<Child> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Logdeck's own secrets stay Logdeck's: a child inherits the server's
+    // environment, but not its access token (or other credentials),
+    // unless its own `env` sets them.
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_logdeck_secret) {
+            command.env_remove(name);
+        }
+    }
     // Later sources win: the unbuffering defaults, then env_file, then env.
     if spec.unbuffered {
         command.envs(unbuffered_env());
@@ -38,11 +47,24 @@ pub fn spawn(spec: &ProcessConfig) -> io::Result<Child> {
         command.envs(read_env_file(file)?);
     }
     command.envs(&spec.env);
+    command.env(super::tree::MARKER_VAR, marker);
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
     terminate_with_parent(&mut command);
     command.spawn()
+}
+
+/// Whether an environment variable holds one of Logdeck's own credentials:
+/// `LOGDECK_TOKEN`, and any `LOGDECK_*` variable naming a token, password,
+/// secret, key or credentials file (`LOGDECK_AUTH__TOKEN`, and those of
+/// settings still to come).
+fn is_logdeck_secret(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.starts_with("LOGDECK_")
+        && ["TOKEN", "PASSWORD", "SECRET", "KEY", "CREDS", "CREDENTIALS"]
+            .iter()
+            .any(|word| upper.contains(word))
 }
 
 /// Variables that make common runtimes write each line as it is printed
@@ -127,6 +149,29 @@ mod tests {
         assert_eq!(get("D"), Some("single"));
         assert_eq!(get("E"), Some(""));
         assert_eq!(vars.len(), 5);
+    }
+
+    #[test]
+    fn logdecks_credentials_are_recognised() {
+        for secret in [
+            "LOGDECK_TOKEN",
+            "LOGDECK_AUTH__TOKEN",
+            "logdeck_auth__token",
+            "LOGDECK_CLUSTER__TOKEN",
+            "LOGDECK_CLUSTER__CREDS",
+            "LOGDECK_METRICS__TOKEN",
+        ] {
+            assert!(is_logdeck_secret(secret), "{secret}");
+        }
+        for plain in [
+            "LOGDECK_LOG",
+            "LOGDECK_CONFIG",
+            "LOGDECK_NAME",
+            "TOKEN",
+            "MY_TOKEN",
+        ] {
+            assert!(!is_logdeck_secret(plain), "{plain}");
+        }
     }
 
     #[test]
