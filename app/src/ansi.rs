@@ -20,6 +20,20 @@ pub fn strip_ansi(line: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `line` as plain text for a file someone may `cat` to a terminal: no
+/// escape sequences (colours, titles, clipboard writes, screen clears) and
+/// no other control characters but tab and newline. Borrows when there is
+/// nothing to remove.
+pub fn printable(line: &str) -> Cow<'_, str> {
+    let unwanted = |c: char| c.is_control() && c != '\t' && c != '\n';
+    if !line.contains(unwanted) {
+        return Cow::Borrowed(line);
+    }
+    let mut text = strip_ansi(line).into_owned();
+    text.retain(|c| !unwanted(c));
+    Cow::Owned(text)
+}
+
 /// A part of a line as the terminal would read it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Piece<'a> {
@@ -364,6 +378,24 @@ mod tests {
         );
         // Multi-byte characters right after ESC or inside a sequence.
         assert_eq!(strip_ansi("x\u{1b}éy\u{1b}(éz\u{1b}[é1mw"), "xyzw");
+    }
+
+    #[test]
+    fn printable_text_has_no_escapes_or_control_characters() {
+        assert!(matches!(printable("plain\ttext"), Cow::Borrowed(_)));
+        for (line, want) in [
+            ("\u{1b}]0;owned\u{7}title", "title"),
+            ("\u{1b}[2J\u{1b}[Hclear", "clear"),
+            ("\u{1b}]52;c;ZXZpbA==\u{7}clipboard", "clipboard"),
+            ("\u{1b}[31mred\u{1b}[0m", "red"),
+            (
+                "bell\u{7} back\u{8}space\r cr \u{9b}31m c1",
+                "bell backspace cr 31m c1",
+            ),
+            ("two\nlines", "two\nlines"),
+        ] {
+            assert_eq!(printable(line), want, "{line:?}");
+        }
     }
 
     #[test]

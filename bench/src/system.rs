@@ -284,7 +284,10 @@ impl Running {
 
 fn logdeck_config(gen: &str, generators: &[Vec<String>]) -> String {
     // The idle scenario holds 1 000 clients; the default limit is 256.
-    let mut config = String::from("name = \"logdeck\"\n\n[limits]\nmax_clients = 2000\n");
+    // Every client of the benchmark connects from 127.0.0.1.
+    let mut config = String::from(
+        "name = \"logdeck\"\n\n[limits]\nmax_clients = 2000\nmax_clients_per_address = 2000\n",
+    );
     for (i, args) in generators.iter().enumerate() {
         let mut argv = vec![gen.to_owned()];
         argv.extend(args.iter().cloned());

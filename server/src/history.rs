@@ -5,6 +5,7 @@
 
 use std::io;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use app::filter::EntryFilter;
 use app::LogEntry;
@@ -16,6 +17,11 @@ use crate::persist::files::{LogFiles, MergedLines};
 
 /// Ring entries copied out of the hub per lock, when paging back.
 const RING_CHUNK: usize = 4096;
+/// A page holds at most this many bytes of entries (and at least one
+/// entry): 10 000 entries of 64 KiB would otherwise be 650 MB in memory.
+pub const MAX_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Entries looked at between two looks at the clock.
+const CLOCK_EVERY: u32 = 1024;
 
 /// Which entries to return.
 #[derive(Clone, Debug, Default)]
@@ -28,9 +34,35 @@ pub struct HistoryQuery {
     /// Only entries with a higher `seq`.
     pub after_seq: Option<u64>,
     pub limit: usize,
+    /// Give up (with `TimedOut`) when reading takes past this.
+    pub deadline: Option<Instant>,
 }
 
 impl HistoryQuery {
+    /// The error a query gets when it runs out of time.
+    fn too_slow(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            "the query took too long; narrow it (process, level, since, until)",
+        )
+    }
+
+    /// Counts one more entry looked at; every [`CLOCK_EVERY`], whether
+    /// the deadline has passed.
+    fn tick(&self, looked_at: &mut u32) -> io::Result<()> {
+        *looked_at += 1;
+        if *looked_at % CLOCK_EVERY == 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(self.too_slow());
+        }
+        Ok(())
+    }
+
+    /// This query with `limit` to run for from now.
+    pub fn within(mut self, limit: Duration) -> HistoryQuery {
+        self.deadline = Some(Instant::now() + limit);
+        self
+    }
+
     pub fn matches(&self, entry: &LogEntry) -> bool {
         self.before_seq.is_none_or(|b| entry.seq < b)
             && self.after_seq.is_none_or(|a| entry.seq > a)
@@ -48,9 +80,15 @@ pub struct History {
 }
 
 impl History {
-    /// Matching entries, newest first, at most `query.limit`.
+    /// Matching entries, newest first, at most `query.limit` of them and
+    /// about [`MAX_PAGE_BYTES`].
     pub fn page(&self, query: &HistoryQuery) -> io::Result<Vec<Arc<Frame>>> {
-        let mut page = Vec::new();
+        let mut page = Page {
+            frames: Vec::new(),
+            bytes: 0,
+            limit: query.limit,
+        };
+        let mut looked_at = 0;
         // Memory first, a chunk at a time, filtered outside the hub's lock;
         // `below` ends as the oldest `seq` memory had to offer.
         let mut below = query.before_seq;
@@ -62,11 +100,9 @@ impl History {
             below = Some(oldest.entry.seq);
             let full = chunk.len() == RING_CHUNK;
             for frame in chunk {
-                if query.matches(&frame.entry) {
-                    page.push(frame);
-                    if page.len() >= query.limit {
-                        return Ok(page);
-                    }
+                query.tick(&mut looked_at)?;
+                if query.matches(&frame.entry) && page.add(frame) {
+                    return Ok(page.frames);
                 }
             }
             if !full {
@@ -74,22 +110,22 @@ impl History {
             }
         }
         let Some(files) = &self.files else {
-            return Ok(page);
+            return Ok(page.frames);
         };
         // The files hold everything, memory only the newest: read them for
         // what lies before what memory gave.
         let below = below.unwrap_or_else(|| self.hub.next_seq());
         let lines = MergedLines::new(files, &self.processes(files, query), below, true)?;
         for line in lines {
+            query.tick(&mut looked_at)?;
             let (_, line) = line?;
             if let Some(frame) = parse(line).filter(|f| query.matches(&f.entry)) {
-                page.push(frame);
-                if page.len() >= query.limit {
+                if page.add(frame) {
                     break;
                 }
             }
         }
-        Ok(page)
+        Ok(page.frames)
     }
 
     /// Every matching entry, oldest first: the files up to where memory
@@ -110,6 +146,7 @@ impl History {
             query,
             files,
             ring: ring.into_iter(),
+            looked_at: 0,
         })
     }
 
@@ -132,6 +169,14 @@ pub struct Export {
     query: HistoryQuery,
     files: Option<MergedLines>,
     ring: std::vec::IntoIter<Arc<Frame>>,
+    looked_at: u32,
+}
+
+impl Export {
+    /// Gives the entries still to come `limit` to be found, from now.
+    pub fn allow(&mut self, limit: Duration) {
+        self.query.deadline = Some(Instant::now() + limit);
+    }
 }
 
 impl Iterator for Export {
@@ -140,6 +185,9 @@ impl Iterator for Export {
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(files) = &mut self.files {
             for line in files.by_ref() {
+                if let Err(error) = self.query.tick(&mut self.looked_at) {
+                    return Some(Err(error));
+                }
                 match line {
                     Ok((_, line)) => {
                         if let Some(frame) = parse(line).filter(|f| self.query.matches(&f.entry)) {
@@ -151,8 +199,31 @@ impl Iterator for Export {
             }
             self.files = None;
         }
-        let query = &self.query;
-        self.ring.find(|f| query.matches(&f.entry)).map(Ok)
+        for frame in self.ring.by_ref() {
+            if let Err(error) = self.query.tick(&mut self.looked_at) {
+                return Some(Err(error));
+            }
+            if self.query.matches(&frame.entry) {
+                return Some(Ok(frame));
+            }
+        }
+        None
+    }
+}
+
+/// A page being filled, newest first.
+struct Page {
+    frames: Vec<Arc<Frame>>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Page {
+    /// Adds `frame`; true once the page is full (by count or by bytes).
+    fn add(&mut self, frame: Arc<Frame>) -> bool {
+        self.bytes += frame.json.len() + 1;
+        self.frames.push(frame);
+        self.frames.len() >= self.limit || self.bytes >= MAX_PAGE_BYTES
     }
 }
 
@@ -179,6 +250,7 @@ mod tests {
         let hub = Arc::new(LogHub::new(HubOptions {
             server_name: "logdeck".into(),
             memory_entries: memory,
+            memory_bytes: u64::MAX,
             lag_capacity: 10_000,
             first_seq: 1,
         }));
@@ -313,6 +385,64 @@ mod tests {
             .map(|f| f.expect("frame").entry.seq)
             .collect::<Vec<_>>();
         assert_eq!(after, (46..=50).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_page_stops_at_its_byte_budget() {
+        let hub = Arc::new(LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1000,
+            memory_bytes: u64::MAX,
+            lag_capacity: 16,
+            first_seq: 1,
+        }));
+        for _ in 0..600 {
+            hub.publish(NewEntry {
+                process_name: "big",
+                stream: Stream::Stdout,
+                pid: None,
+                level: Level::Info,
+                message: "x".repeat(64 * 1024),
+                continued: false,
+            });
+        }
+        let history = History { hub, files: None };
+        let page = history
+            .page(&HistoryQuery {
+                limit: 10_000,
+                ..HistoryQuery::default()
+            })
+            .expect("page");
+        let bytes: usize = page.iter().map(|f| f.json.len()).sum();
+        assert!(page.len() < 600, "{} entries", page.len());
+        assert!(
+            (MAX_PAGE_BYTES..MAX_PAGE_BYTES + 70 * 1024).contains(&bytes),
+            "{bytes}"
+        );
+    }
+
+    #[test]
+    fn a_query_past_its_deadline_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let history = setup(dir.path(), 10, 5000);
+        let late = HistoryQuery {
+            filter: filter(LogFilter {
+                text: "no such text".into(),
+                ..LogFilter::default()
+            }),
+            limit: 10,
+            deadline: Some(Instant::now() - Duration::from_secs(1)),
+            ..HistoryQuery::default()
+        };
+        let error = history.page(&late).expect_err("too late");
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        let mut export = history.export(late).expect("export");
+        assert_eq!(
+            export.next().map(|r| r.map(|_| ()).map_err(|e| e.kind())),
+            Some(Err(io::ErrorKind::TimedOut))
+        );
+        export.allow(Duration::from_secs(600));
+        assert!(export.next().is_none(), "nothing matches, in time");
     }
 
     #[test]

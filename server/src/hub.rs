@@ -32,7 +32,20 @@ impl Frame {
         let json = Bytes::from(entry_json(&entry));
         Frame { entry, json }
     }
+
+    /// About what this frame takes in memory: its JSON, its message and
+    /// process name, and the structures around them.
+    pub fn size(&self) -> u64 {
+        (self.json.len()
+            + self.entry.message.len()
+            + self.entry.process_name.len()
+            + FRAME_OVERHEAD) as u64
+    }
 }
+
+/// Bytes a kept frame takes besides its strings: the entry, the `Arc` and
+/// the ring's slot.
+const FRAME_OVERHEAD: usize = 160;
 
 /// `entry` as JSON: byte for byte what `serde_json::to_vec(entry)` gives (a
 /// test holds the two equal, and builds every field by name, so a field
@@ -148,8 +161,10 @@ pub struct Gap {
 pub struct HubOptions {
     /// The `process_name` of Logdeck's own entries.
     pub server_name: String,
-    /// Recent entries kept in memory for replays and history.
+    /// Recent entries kept in memory for replays and history...
     pub memory_entries: usize,
+    /// ...and the bytes they may take, at most.
+    pub memory_bytes: u64,
     /// How many entries a subscriber may fall behind before it loses some.
     pub lag_capacity: usize,
     /// The first `seq` to hand out (continuing the numbering of earlier
@@ -176,6 +191,9 @@ struct HubState {
     next_seq: u64,
     ring: VecDeque<Arc<Frame>>,
     capacity: usize,
+    /// What the ring's entries take, by [`Frame::size`].
+    bytes: u64,
+    max_bytes: u64,
 }
 
 impl LogHub {
@@ -187,6 +205,8 @@ impl LogHub {
                 next_seq: options.first_seq.max(1),
                 ring: VecDeque::with_capacity(capacity.min(4096)),
                 capacity,
+                bytes: 0,
+                max_bytes: options.memory_bytes,
             }),
             sender,
             server_name: options.server_name,
@@ -296,9 +316,16 @@ impl LogHub {
             continued: new.continued,
             dropped: None,
         }));
-        if state.ring.len() == state.capacity {
-            state.ring.pop_front();
+        // The newest entry is always kept, however large.
+        let size = frame.size();
+        while !state.ring.is_empty()
+            && (state.ring.len() >= state.capacity || state.bytes + size > state.max_bytes)
+        {
+            if let Some(oldest) = state.ring.pop_front() {
+                state.bytes -= oldest.size();
+            }
         }
+        state.bytes += size;
         state.ring.push_back(frame.clone());
         // An error only means nobody is subscribed right now; that is fine.
         let _ = self.sender.send(frame);
@@ -344,6 +371,7 @@ mod tests {
         LogHub::new(HubOptions {
             server_name: "logdeck".into(),
             memory_entries,
+            memory_bytes: u64::MAX,
             lag_capacity,
             first_seq: 1,
         })
@@ -488,6 +516,7 @@ mod tests {
         let hub = LogHub::new(HubOptions {
             server_name: "deck".into(),
             memory_entries: 4,
+            memory_bytes: u64::MAX,
             lag_capacity: 4,
             first_seq: 500,
         });
@@ -501,6 +530,7 @@ mod tests {
         let hub = LogHub::new(HubOptions {
             server_name: "deck".into(),
             memory_entries: 4,
+            memory_bytes: u64::MAX,
             lag_capacity: 4,
             first_seq: 1,
         });
@@ -575,6 +605,29 @@ mod tests {
             }
         }
         assert_eq!(checked, 36);
+    }
+
+    #[test]
+    fn the_ring_keeps_within_its_byte_budget() {
+        let hub = LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1000,
+            memory_bytes: 64 * 1024,
+            lag_capacity: 16,
+            first_seq: 1,
+        });
+        let big = "x".repeat(10 * 1024);
+        for _ in 0..20 {
+            hub.publish(line(&big));
+        }
+        let (kept, _, _) = hub.replay(Replay::Tail(1000));
+        let bytes: u64 = kept.iter().map(|f| f.size()).sum();
+        assert!(bytes <= 64 * 1024, "{bytes}");
+        assert_eq!(kept.len(), 3, "20 KiB each: three fit");
+        assert_eq!(kept.last().map(|f| f.entry.seq), Some(20));
+        // One entry larger than the whole budget is still kept, alone.
+        hub.publish(line(&"y".repeat(100 * 1024)));
+        assert_eq!(seqs(&hub.replay(Replay::Tail(10)).0), vec![21]);
     }
 
     #[test]

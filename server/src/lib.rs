@@ -36,7 +36,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -49,6 +48,7 @@ use crate::hub::{HubOptions, LogHub};
 use crate::persist::files::RotatingFiles;
 use crate::persist::{start_writer, LogFiles};
 use crate::supervisor::Supervisor;
+use crate::web::connection::{ClientAddr, GuardedListener, WRITE_STALL_LIMIT};
 
 /// How long open connections get to finish once shutdown starts.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -99,6 +99,7 @@ pub async fn run(
     let hub = Arc::new(LogHub::new(HubOptions {
         server_name: config.name.clone(),
         memory_entries: config.memory_entries,
+        memory_bytes: config.memory_bytes,
         lag_capacity: config.client_queue,
         first_seq,
     }));
@@ -138,7 +139,14 @@ pub async fn run(
         supervisor: supervisor.handle(),
         auth: Arc::new(web::auth::Auth::new(&config.auth)),
         max_body: config.limits.max_body,
-        clients: Arc::new(web::ClientGauge::new(config.limits.max_clients)),
+        history_readers: Arc::new(tokio::sync::Semaphore::new(
+            web::history_api::HISTORY_READERS,
+        )),
+        downloads: Arc::new(tokio::sync::Semaphore::new(web::history_api::DOWNLOADS)),
+        clients: Arc::new(web::ClientGauge::new(
+            config.limits.max_clients,
+            config.limits.max_clients_per_address,
+        )),
         shutdown: stopping.clone(),
     });
 
@@ -150,11 +158,12 @@ pub async fn run(
             stopping.cancel();
         }
     };
-    // Small frames to many clients: send each as soon as it is written.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let listener = GuardedListener::new(listener, WRITE_STALL_LIMIT);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<ClientAddr>(),
+    )
+    .with_graceful_shutdown(graceful);
     let served = tokio::select! {
         served = server => served,
         // A connection that ignores the close (a stuck client) must not

@@ -12,6 +12,10 @@ use server::config::Config;
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
+/// How long, once the server has stopped, unfinished background work may
+/// delay the exit.
+const RUNTIME_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The Leptos runtime settings shipped with the binary, used when there is
 /// no `Leptos.toml` in the working directory.
 const BUILT_IN_LEPTOS_TOML: &str = include_str!("../../Leptos.toml");
@@ -46,7 +50,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(cli)) {
+    let served = runtime.block_on(serve(cli));
+    // Work still running on the blocking pool (a client's history read)
+    // does not hold the exit up beyond this.
+    runtime.shutdown_timeout(RUNTIME_SHUTDOWN_GRACE);
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");

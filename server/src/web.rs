@@ -13,19 +13,24 @@
 //!   `/logs`, its ping).
 //! - `auth`: the token, sessions, the login form and origin checks.
 //! - `error`: the one error answer type; `query`: query-string parsing.
+//! - `connection`: accepting sockets, and closing those whose client
+//!   stopped reading.
 
 pub mod api;
 pub mod auth;
+pub mod connection;
 mod dmb;
 mod error;
-mod history_api;
+pub mod history_api;
 mod info;
 mod query;
 pub mod ws_logs;
 mod ws_status;
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -55,61 +60,104 @@ pub struct AppState {
     pub max_body: usize,
     /// Open WebSocket connections, bounded by `limits.max_clients`.
     pub clients: Arc<ClientGauge>,
+    /// Places for history reads running at once...
+    pub history_readers: Arc<tokio::sync::Semaphore>,
+    /// ...and for downloads open at once.
+    pub downloads: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
     pub shutdown: CancellationToken,
 }
 
-/// Counts WebSocket connections and refuses those beyond the limit.
+/// Counts WebSocket connections, in all and per client address, and
+/// refuses those beyond the limits.
 #[derive(Debug)]
 pub struct ClientGauge {
     open: AtomicUsize,
     max: usize,
+    /// Open connections per address. A std mutex: held for one map update
+    /// per connection opened or closed.
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    max_per_address: usize,
 }
 
 impl ClientGauge {
-    pub fn new(max: usize) -> ClientGauge {
+    pub fn new(max: usize, max_per_address: usize) -> ClientGauge {
         ClientGauge {
             open: AtomicUsize::new(0),
             max,
+            per_address: Mutex::new(HashMap::new()),
+            max_per_address,
         }
     }
 
-    /// A place for one more connection, held until the connection ends;
-    /// `None` when all are taken.
-    pub fn enter(self: &Arc<Self>) -> Option<ClientSlot> {
-        self.open
+    /// A place for one more connection from `address`, held until the
+    /// connection ends; refused (503) when all places, or all of this
+    /// address's, are taken.
+    pub fn enter(self: &Arc<Self>, address: IpAddr) -> Result<ClientSlot, ApiError> {
+        {
+            let mut per_address = self.per_address.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = per_address.entry(address).or_insert(0);
+            if *mine >= self.max_per_address {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!(
+                        "too many WebSocket clients from this address (limits.max_clients_per_address = {})",
+                        self.max_per_address
+                    ),
+                ));
+            }
+            *mine += 1;
+        }
+        let admitted = self
+            .open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
                 (open < self.max).then_some(open + 1)
             })
-            .ok()
-            .map(|_| ClientSlot(self.clone()))
+            .is_ok();
+        if !admitted {
+            release_place(&self.per_address, address);
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "too many WebSocket clients (limits.max_clients = {})",
+                    self.max
+                ),
+            ));
+        }
+        Ok(ClientSlot {
+            gauge: self.clone(),
+            address,
+        })
     }
 
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
+}
 
-    /// The answer to an upgrade beyond the limit: 503, before the socket
-    /// opens.
-    pub fn refusal(&self) -> ApiError {
-        ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "too many WebSocket clients (limits.max_clients = {})",
-                self.max
-            ),
-        )
+/// Gives back one of `address`'s places.
+fn release_place(per_address: &Mutex<HashMap<IpAddr, usize>>, address: IpAddr) {
+    let mut per_address = per_address.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(count) = per_address.get_mut(&address) {
+        *count -= 1;
+        if *count == 0 {
+            per_address.remove(&address);
+        }
     }
 }
 
 /// One open connection; dropping it frees the place.
 #[derive(Debug)]
-pub struct ClientSlot(Arc<ClientGauge>);
+pub struct ClientSlot {
+    gauge: Arc<ClientGauge>,
+    address: IpAddr,
+}
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.gauge.open.fetch_sub(1, Ordering::AcqRel);
+        release_place(&self.gauge.per_address, self.address);
     }
 }
 

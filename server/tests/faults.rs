@@ -90,7 +90,7 @@ async fn an_unwritable_log_dir_is_reported_and_streaming_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_hundred_connections_dropped_abruptly_leave_nothing_behind() {
     let server = TestServer::start(
-        "[limits]\nmax_clients = 600\n[[process]]\nname = \"ticker\"\ncommand = \"while :; do echo tick; sleep 0.01; done\"\n",
+        "[limits]\nmax_clients = 600\nmax_clients_per_address = 600\n[[process]]\nname = \"ticker\"\ncommand = \"while :; do echo tick; sleep 0.01; done\"\n",
     )
     .await;
     let mut clients = Vec::new();

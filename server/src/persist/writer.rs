@@ -227,6 +227,7 @@ mod tests {
         let hub = Arc::new(LogHub::new(HubOptions {
             server_name: "logdeck".into(),
             memory_entries: 1000,
+            memory_bytes: u64::MAX,
             lag_capacity: 1000,
             first_seq: 1,
         }));
@@ -265,6 +266,7 @@ mod tests {
         let hub = Arc::new(LogHub::new(HubOptions {
             server_name: "logdeck".into(),
             memory_entries: 10,
+            memory_bytes: u64::MAX,
             lag_capacity: 100_000,
             first_seq: 1,
         }));

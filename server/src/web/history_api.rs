@@ -2,18 +2,21 @@
 //! `GET /api/logs/download` (every matching entry as a file, streamed).
 
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
 use app::filter::{EntryFilter, LogFilter};
 use app::log_entry::format_timestamp;
 use app::LogEntry;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use bytes::{BufMut, BytesMut};
 use chrono::Utc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::query::{decode, parse_time};
 use super::{ApiError, AppState};
@@ -25,6 +28,40 @@ const MAX_LIMIT: usize = 10_000;
 /// Downloads are produced in pieces of about this size, each only when the
 /// client is ready for it.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
+/// History reads (a page, DMB's `/logs`) running at once; each may hold a
+/// file per process open while it runs.
+pub const HISTORY_READERS: usize = 4;
+/// How long such a read waits for a place before 503.
+const READER_WAIT: Duration = Duration::from_secs(10);
+/// Downloads open at once. A download holds its place (and a file per
+/// process) until it ends, or until its client stops reading for the
+/// connection's write stall limit.
+pub const DOWNLOADS: usize = 16;
+/// How long a query may read (a page; each piece of a download).
+pub const QUERY_TIME_LIMIT: Duration = Duration::from_secs(10);
+
+/// A place among the [`HISTORY_READERS`], held while reading.
+pub async fn reader_place(readers: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit, ApiError> {
+    tokio::time::timeout(READER_WAIT, readers.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many history requests at once; try again shortly",
+            )
+        })
+}
+
+/// What a failed history read answers.
+pub fn read_error(error: io::Error) -> ApiError {
+    if error.kind() == io::ErrorKind::TimedOut {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+    } else {
+        ApiError::internal(format!("cannot read the log files: {error}"))
+    }
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -110,11 +147,17 @@ pub async fn list_logs(
     if let Some((key, _)) = unused.first() {
         return Err(ApiError::bad_request(format!("unknown parameter `{key}`")));
     }
+    let place = reader_place(&state.history_readers).await?;
     let history = state.history.clone();
-    let frames = tokio::task::spawn_blocking(move || history.page(&history_query))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("cannot read the log files: {e}")))?;
+    let query = history_query.within(QUERY_TIME_LIMIT);
+    let frames = tokio::task::spawn_blocking(move || {
+        let page = history.page(&query);
+        drop(place);
+        page
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(read_error)?;
     let mut body =
         BytesMut::with_capacity(frames.iter().map(|f| f.json.len() + 1).sum::<usize>() + 2);
     body.put_u8(b'[');
@@ -126,6 +169,21 @@ pub async fn list_logs(
     }
     body.put_u8(b']');
     Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+}
+
+/// One line of the plain-text download: [`text_line`] without terminal
+/// escapes or control characters, so `cat` shows it and does nothing else.
+fn printable_line(frame: &Frame, out: &mut BytesMut) {
+    let printable = app::ansi::printable(&frame.entry.message);
+    if let std::borrow::Cow::Owned(message) = printable {
+        let entry = LogEntry {
+            message,
+            ..frame.entry.clone()
+        };
+        text_line(&entry, out);
+    } else {
+        text_line(&frame.entry, out);
+    }
 }
 
 /// One line of the plain-text rendering: `timestamp - LEVEL - process:
@@ -156,6 +214,7 @@ fn json_line(frame: &Frame, out: &mut BytesMut) {
 #[utoipa::path(get, path = "/api/logs/download", tag = "logs",
     params(
         ("format" = Option<String>, Query, description = "txt (default) or jsonl"),
+        ("raw" = Option<bool>, Query, description = "txt only: keep terminal escapes and control characters (removed by default)"),
         ("process" = Option<String>, Query, description = "Comma-separated process names"),
         ("level" = Option<String>, Query, description = "Minimum level"),
         ("q" = Option<String>, Query, description = "Text to search for"),
@@ -173,10 +232,18 @@ pub async fn download_logs(
     let (history_query, unused) =
         history_query(query.as_deref(), false).map_err(ApiError::bad_request)?;
     let mut jsonl = false;
+    let mut raw = false;
     for (key, value) in unused {
         match (key.as_str(), value.as_str()) {
             ("format", "txt" | "") => jsonl = false,
             ("format", "jsonl") => jsonl = true,
+            ("raw", "1" | "true") => raw = true,
+            ("raw", "0" | "false" | "") => raw = false,
+            ("raw", other) => {
+                return Err(ApiError::bad_request(format!(
+                    "invalid raw={other:?}: expected 1 or 0"
+                )))
+            }
             ("format", other) => {
                 return Err(ApiError::bad_request(format!(
                     "invalid format={other:?}: expected txt or jsonl"
@@ -185,11 +252,17 @@ pub async fn download_logs(
             (key, _) => return Err(ApiError::bad_request(format!("unknown parameter `{key}`"))),
         }
     }
+    let place = state.downloads.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{DOWNLOADS} downloads are under way already; try again when one ends"),
+        )
+    })?;
     let export = start_export(&state.history, history_query).await?;
-    let render: fn(&Frame, &mut BytesMut) = if jsonl {
-        json_line
-    } else {
-        |frame, out| text_line(&frame.entry, out)
+    let render: fn(&Frame, &mut BytesMut) = match (jsonl, raw) {
+        (true, _) => json_line,
+        (false, true) => |frame, out| text_line(&frame.entry, out),
+        (false, false) => printable_line,
     };
     let stamp = Utc::now().format("%Y%m%d-%H%M%S");
     let (content_type, extension) = if jsonl {
@@ -205,27 +278,33 @@ pub async fn download_logs(
                 format!("attachment; filename=\"logdeck-{stamp}.{extension}\""),
             ),
         ],
-        export_body(export, render),
+        export_body(export, place, render),
     )
         .into_response())
 }
 
 /// Opens an export (reading files) off the async threads.
-pub async fn start_export(history: &History, query: HistoryQuery) -> Result<Export, ApiError> {
+async fn start_export(history: &History, query: HistoryQuery) -> Result<Export, ApiError> {
     let history = history.clone();
     tokio::task::spawn_blocking(move || history.export(query))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|e| ApiError::internal(format!("cannot read the log files: {e}")))
+        .map_err(read_error)
 }
 
 /// A response body that reads the next piece of `export` only when the
 /// client has taken the last one: a client that stops reading holds no
-/// thread and causes no reading.
-fn export_body(export: Export, render: fn(&Frame, &mut BytesMut)) -> Body {
-    let pieces = futures::stream::unfold(Some(export), move |export| async move {
-        let mut export = export?;
+/// thread and causes no reading (and is cut off by the connection's write
+/// stall limit). The download's `place` is held until the body ends.
+fn export_body(
+    export: Export,
+    place: OwnedSemaphorePermit,
+    render: fn(&Frame, &mut BytesMut),
+) -> Body {
+    let pieces = futures::stream::unfold(Some((export, place)), move |reading| async move {
+        let (mut export, place) = reading?;
         let read = tokio::task::spawn_blocking(move || {
+            export.allow(QUERY_TIME_LIMIT);
             let mut piece = BytesMut::with_capacity(DOWNLOAD_CHUNK + 1024);
             while piece.len() < DOWNLOAD_CHUNK {
                 match export.next() {
@@ -239,7 +318,7 @@ fn export_body(export: Export, render: fn(&Frame, &mut BytesMut)) -> Body {
         .await;
         match read {
             Ok((Ok(piece), None)) if piece.is_empty() => None,
-            Ok((Ok(piece), rest)) => Some((Ok(piece.freeze()), rest)),
+            Ok((Ok(piece), rest)) => Some((Ok(piece.freeze()), rest.map(|e| (e, place)))),
             Ok((Err(error), _)) => Some((Err(error), None)),
             Err(error) => Some((Err(io::Error::other(error)), None)),
         }

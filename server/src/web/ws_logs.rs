@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use app::filter::{EntryFilter, LogFilter};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
@@ -25,6 +25,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
+use super::connection::ClientAddr;
 use super::dmb::is_ping;
 use super::AppState;
 use crate::hub::{Frame, Gap, LogHub, Replay};
@@ -107,10 +108,12 @@ fn set_replay(options: &mut Options, replay: Replay) -> Result<(), String> {
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let Some(slot) = state.clients.enter() else {
-        return state.clients.refusal().into_response();
+    let slot = match state.clients.enter(client.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
     };
     // Clients send only pings, pongs and closes: a read buffer the size of
     // the largest frame allowed, instead of tungstenite's 128 KiB (which it

@@ -4,21 +4,31 @@
 
 use app::StatusMessage;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::connection::ClientAddr;
 use super::AppState;
 use crate::supervisor::{StatusEvents, SupervisorHandle};
 
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
-    let Some(slot) = state.clients.enter() else {
-        return state.clients.refusal().into_response();
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    ConnectInfo(ClientAddr(client)): ConnectInfo<ClientAddr>,
+) -> Response {
+    let slot = match state.clients.enter(client.ip()) {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal.into_response(),
     };
     // Subscribe before the snapshot so no change falls between the two.
     let events = state.supervisor.subscribe();
+    // The same bound on what a client may send as on /ws/logs: a frame
+    // (or a message of many) over it closes the connection instead of
+    // being buffered.
     ws.max_message_size(super::ws_logs::MAX_CLIENT_FRAME)
+        .max_frame_size(super::ws_logs::MAX_CLIENT_FRAME)
         .read_buffer_size(super::ws_logs::MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
             serve(socket, state.supervisor, events, state.shutdown).await;

@@ -213,16 +213,24 @@ pub async fn http(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     within(async {
         let mut stream = TcpStream::connect(addr).await.expect("connect");
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        let has = |wanted: &str| {
+            headers
+                .iter()
+                .any(|(name, _)| name.eq_ignore_ascii_case(wanted))
+        };
+        let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+        // The defaults, unless the caller sends its own.
+        if !has("host") {
+            request.push_str(&format!("Host: {addr}\r\n"));
+        }
         for (name, value) in headers {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
         if let Some(body) = &body {
-            request.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
+            if !has("content-type") {
+                request.push_str("Content-Type: application/json\r\n");
+            }
+            request.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
         request.push_str("\r\n");
         if let Some(body) = &body {

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::unknown;
 use crate::history::{History, HistoryQuery};
-use crate::web::history_api::text_line;
+use crate::web::history_api::{reader_place, text_line, QUERY_TIME_LIMIT};
 use crate::web::query::decode;
 use crate::web::{ApiError, AppState};
 
@@ -84,9 +84,11 @@ pub async fn dmb_logs(
     };
     let file_id = get("file_id");
     let incremental = cursor.is_some() || tail_bytes.is_some() || file_id.is_some();
+    let place = reader_place(&state.history_readers).await?;
     let history = state.history.clone();
     let start_seq = state.supervisor.start_seq(&process);
     let answer = tokio::task::spawn_blocking(move || {
+        let _place = place;
         if incremental {
             incremental_log(
                 &history,
@@ -121,6 +123,7 @@ fn process_query(process: &str, after_seq: Option<u64>) -> HistoryQuery {
         limit: usize::MAX,
         ..HistoryQuery::default()
     }
+    .within(QUERY_TIME_LIMIT)
 }
 
 /// The newest whole lines of text, at most `max` bytes of them.
