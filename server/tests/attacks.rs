@@ -6,32 +6,13 @@ mod support;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use support::{http, next_json_where, process_gone, ServerProcess, TestServer};
+use support::{http, printed_number, process_gone, ServerProcess, TestServer};
 use tokio::io::AsyncWriteExt;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const TOKEN: &str = "correct-horse-battery-staple";
 
 /// A server without a token (the default), with one long-running process.
 const OPEN: &str = "[[process]]\nname = \"web\"\ncommand = \"sleep 300\"\n";
-
-/// The status of a WebSocket upgrade with these extra headers.
-async fn upgrade(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut request = server.url(path).into_client_request().expect("request");
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                .expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    match support::within(tokio_tungstenite::connect_async(request)).await {
-        Ok((_, response)) => response.status().as_u16(),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("unexpected error: {other}"),
-    }
-}
 
 #[tokio::test]
 async fn cross_site_requests_cannot_control_processes_without_a_token() {
@@ -113,7 +94,7 @@ async fn a_rebound_host_name_reads_nothing_and_opens_no_socket() {
         );
     }
     for path in ["/ws/logs", "/ws/status"] {
-        assert_eq!(upgrade(&server, path, &rebound).await, 403, "{path}");
+        assert_eq!(server.upgrade_status(path, &rebound).await, 403, "{path}");
     }
     // Loopback names and addresses are this server.
     for host in ["localhost:3000", "127.0.0.1:3000", "[::1]:3000"] {
@@ -391,17 +372,7 @@ async fn an_escaped_grandchild_does_not_wedge_the_supervisor() {
     )
     .await;
     let mut logs = server.connect("/ws/logs?tail=100").await;
-    let line = next_json_where(&mut logs, |e| {
-        e["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("grandchild="))
-    })
-    .await;
-    let grandchild: i32 = line["message"]
-        .as_str()
-        .and_then(|m| m.strip_prefix("grandchild="))
-        .and_then(|p| p.parse().ok())
-        .expect("pid");
+    let grandchild = printed_number(&mut logs, "escape", "grandchild=").await;
     // The state follows the main process, which exited at once.
     let exited = server.wait_state("escape", "exited").await;
     assert_eq!(exited["exit_code"], 0);
@@ -423,17 +394,7 @@ async fn an_escaped_grandchild_of_a_running_process_is_stopped_with_it() {
     )
     .await;
     let mut logs = server.connect("/ws/logs?tail=100").await;
-    let line = next_json_where(&mut logs, |e| {
-        e["message"]
-            .as_str()
-            .is_some_and(|m| m.starts_with("grandchild="))
-    })
-    .await;
-    let grandchild: i32 = line["message"]
-        .as_str()
-        .and_then(|m| m.strip_prefix("grandchild="))
-        .and_then(|p| p.parse().ok())
-        .expect("pid");
+    let grandchild = printed_number(&mut logs, "parent", "grandchild=").await;
     assert!(!process_gone(grandchild));
     let stop = server.post("/api/processes/parent/stop", None).await;
     assert_eq!(stop.status, 202);
@@ -564,13 +525,13 @@ async fn one_address_cannot_take_every_websocket_place() {
     for _ in 0..3 {
         open.push(server.connect("/ws/logs").await);
     }
-    assert_eq!(upgrade(&server, "/ws/status", &[]).await, 503);
+    assert_eq!(server.upgrade_status("/ws/status", &[]).await, 503);
     drop(open.pop());
     support::eventually("a place to free up", || async {
         (server.get("/api/info").await.json()["websocket_clients"] == 2).then_some(())
     })
     .await;
-    assert_eq!(upgrade(&server, "/ws/status", &[]).await, 101);
+    assert_eq!(server.upgrade_status("/ws/status", &[]).await, 101);
     server.shutdown().await;
 }
 

@@ -4,8 +4,7 @@
 
 mod support;
 
-use serde_json::Value;
-use support::{next_json_where, within, TestServer};
+use support::{next_json_where, within, RestartWatch, TestServer};
 
 /// CPU seconds this test process (the server runs in it) has used so far.
 fn cpu_seconds() -> f64 {
@@ -19,12 +18,6 @@ fn cpu_seconds() -> f64 {
     let ticks: u64 =
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     ticks as f64 / 100.0
-}
-
-fn time(value: &Value) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
-        .expect("RFC 3339")
-        .to_utc()
 }
 
 #[tokio::test]
@@ -44,32 +37,18 @@ async fn a_crash_loop_is_slowed_down_by_backoff() {
     let cpu_before = cpu_seconds();
     // Twelve restarts, each checked against the time its backoff ended:
     // however slow the machine, none may come early.
-    let mut scheduled = None;
-    let mut restarts = 0;
+    let mut watch = RestartWatch::default();
     within(async {
-        while restarts < 12 {
+        while watch.restarts < 12 {
             let message = next_json_where(&mut status, |m| {
                 m["type"] == "process" && m["process"]["name"] == "crasher"
             })
             .await;
-            let process = &message["process"];
-            match process["state"].as_str() {
-                Some("backoff") => scheduled = Some(time(&process["until"])),
-                Some("running") => {
-                    if let Some(until) = scheduled.take() {
-                        let started = time(&process["started_at"]);
-                        assert!(
-                            started >= until - chrono::Duration::milliseconds(5),
-                            "restarted at {started}, before its backoff ended at {until}"
-                        );
-                        restarts += 1;
-                    }
-                }
-                _ => {}
-            }
+            watch.observe(&message["process"]);
         }
     })
     .await;
+    let restarts = watch.restarts;
     // What the server spent on each restart, in CPU time (which a loaded
     // machine does not inflate): spawning a shell and reporting the
     // transitions, not spinning through the backoff (at the 400 ms cap a

@@ -3,8 +3,6 @@
 mod support;
 
 use support::{http, TestServer};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 const TOKEN: &str = "correct-horse-battery-staple";
 
@@ -24,22 +22,6 @@ fn config() -> String {
 
 fn bearer() -> (&'static str, String) {
     ("Authorization", format!("Bearer {TOKEN}"))
-}
-
-async fn ws_status(server: &TestServer, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut request = server.url(path).into_client_request().expect("request");
-    for (name, value) in headers {
-        request.headers_mut().insert(
-            tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
-                .expect("name"),
-            HeaderValue::from_str(value).expect("value"),
-        );
-    }
-    match support::within(tokio_tungstenite::connect_async(request)).await {
-        Ok((_, response)) => response.status().as_u16(),
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
-        Err(other) => panic!("unexpected error: {other}"),
-    }
 }
 
 #[tokio::test]
@@ -98,19 +80,23 @@ async fn with_a_token_every_route_needs_it() {
 #[tokio::test]
 async fn websocket_upgrades_are_refused_before_they_open() {
     let server = TestServer::start(&config()).await;
-    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 401);
-    assert_eq!(ws_status(&server, "/ws/status", &[]).await, 401);
+    assert_eq!(server.upgrade_status("/ws/logs", &[]).await, 401);
+    assert_eq!(server.upgrade_status("/ws/status", &[]).await, 401);
     assert_eq!(
-        ws_status(&server, &format!("/ws/logs?token={TOKEN}"), &[]).await,
+        server
+            .upgrade_status(&format!("/ws/logs?token={TOKEN}"), &[])
+            .await,
         101
     );
     let (name, value) = bearer();
     assert_eq!(
-        ws_status(&server, "/ws/status", &[(name, &value)]).await,
+        server.upgrade_status("/ws/status", &[(name, &value)]).await,
         101
     );
     assert_eq!(
-        ws_status(&server, "/ws/logs?token=wrong-token-here", &[]).await,
+        server
+            .upgrade_status("/ws/logs?token=wrong-token-here", &[])
+            .await,
         401
     );
     server.shutdown().await;
@@ -252,19 +238,23 @@ async fn websockets_from_other_sites_are_refused_even_without_a_token() {
     let host = server.addr.to_string();
     let own = format!("http://{host}");
     assert_eq!(
-        ws_status(&server, "/ws/logs", &[("Origin", &own)]).await,
+        server.upgrade_status("/ws/logs", &[("Origin", &own)]).await,
         101
     );
     assert_eq!(
-        ws_status(&server, "/ws/logs", &[("Origin", "https://evil.example")]).await,
+        server
+            .upgrade_status("/ws/logs", &[("Origin", "https://evil.example")])
+            .await,
         403
     );
     assert_eq!(
-        ws_status(&server, "/ws/status", &[("Origin", "https://evil.example")]).await,
+        server
+            .upgrade_status("/ws/status", &[("Origin", "https://evil.example")])
+            .await,
         403
     );
     // Without an Origin (not a browser) the socket opens.
-    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 101);
+    assert_eq!(server.upgrade_status("/ws/logs", &[]).await, 101);
     server.shutdown().await;
 }
 
@@ -325,13 +315,13 @@ async fn websocket_clients_beyond_the_limit_get_503() {
     let server = TestServer::start("[limits]\nmax_clients = 2\n").await;
     let first = server.connect("/ws/logs").await;
     let _second = server.connect("/ws/status").await;
-    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 503);
+    assert_eq!(server.upgrade_status("/ws/logs", &[]).await, 503);
     drop(first);
     support::eventually("a place to free up", || async {
         (server.get("/api/info").await.json()["websocket_clients"] == 1).then_some(())
     })
     .await;
-    assert_eq!(ws_status(&server, "/ws/logs", &[]).await, 101);
+    assert_eq!(server.upgrade_status("/ws/logs", &[]).await, 101);
     server.shutdown().await;
 }
 

@@ -55,6 +55,27 @@ impl TestServer {
         format!("ws://{}{path}", self.addr)
     }
 
+    /// The status of a WebSocket upgrade of `path` with these extra
+    /// headers (101 when it opened).
+    pub async fn upgrade_status(&self, path: &str, headers: &[(&str, &str)]) -> u16 {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let mut request = self.url(path).into_client_request().expect("request");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        match within(tokio_tungstenite::connect_async(request)).await {
+            Ok((_, response)) => response.status().as_u16(),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+
     pub async fn connect(&self, path: &str) -> Client {
         let (client, _) = within(tokio_tungstenite::connect_async(self.url(path)))
             .await
@@ -118,6 +139,55 @@ pub async fn next_json_where(
         }
     })
     .await
+}
+
+/// The number a process printed as `<prefix><number>` (a pid it reports).
+pub async fn printed_number(logs: &mut Client, process: &str, prefix: &str) -> i32 {
+    let line = next_json_where(logs, |e| {
+        e["process_name"] == process && e["message"].as_str().is_some_and(|m| m.starts_with(prefix))
+    })
+    .await;
+    line["message"]
+        .as_str()
+        .and_then(|m| m.strip_prefix(prefix))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a number")
+}
+
+/// A time in the protocol's format.
+pub fn time(value: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time"))
+        .expect("RFC 3339")
+        .to_utc()
+}
+
+/// Watches a process's status messages for restarts, checking that none
+/// comes before the time its backoff announced (however late a busy
+/// machine makes it come).
+#[derive(Debug, Default)]
+pub struct RestartWatch {
+    scheduled: Option<chrono::DateTime<chrono::Utc>>,
+    pub restarts: u32,
+}
+
+impl RestartWatch {
+    /// Takes one status of the process (`/ws/status`'s `process`).
+    pub fn observe(&mut self, process: &serde_json::Value) {
+        match process["state"].as_str() {
+            Some("backoff") => self.scheduled = Some(time(&process["until"])),
+            Some("running") => {
+                if let Some(until) = self.scheduled.take() {
+                    let started = time(&process["started_at"]);
+                    assert!(
+                        started >= until - chrono::Duration::milliseconds(5),
+                        "restarted at {started}, before its backoff ended at {until}"
+                    );
+                    self.restarts += 1;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A plain HTTP answer.
