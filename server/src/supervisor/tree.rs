@@ -226,30 +226,56 @@ pub fn reap_adopted() -> usize {
 mod tests {
     use super::*;
 
+    /// A child killed when the test ends, pass or panic.
+    struct Spawned(std::process::Child);
+
+    impl Drop for Spawned {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// `find` until it gives something, for at most a minute (a child
+    /// shows its own environment only once it has exec'd, which a busy
+    /// machine can delay).
+    fn eventually<T>(mut find: impl FnMut() -> Vec<T>) -> Vec<T> {
+        let started = std::time::Instant::now();
+        loop {
+            let found = find();
+            if !found.is_empty() || started.elapsed() > std::time::Duration::from_secs(60) {
+                return found;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
     #[test]
     fn marked_processes_and_pipe_holders_are_found() {
         let value = format!("test-{}/{}", std::process::id(), fastrand::u64(..));
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .env(MARKER_VAR, &value)
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn sleep");
-        let pid = child.id() as i32;
-        let found = marked(&value, false);
+        let mut child = Spawned(
+            std::process::Command::new("sleep")
+                .arg("30")
+                .env(MARKER_VAR, &value)
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn sleep"),
+        );
+        let pid = child.0.id() as i32;
+        let found = eventually(|| marked(&value, false));
         assert_eq!(found.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![pid]);
         let prefix = value.split('/').next().expect("run part");
         assert!(marked(prefix, true).iter().any(|p| p.pid == pid));
         assert!(marked(&format!("{value}x"), false).is_empty());
 
-        let stdout = child.stdout.take().expect("stdout");
+        let stdout = child.0.stdout.take().expect("stdout");
         let pipe = pipe_of(&stdout).expect("a pipe");
         assert!(pipe.starts_with("pipe:["), "{pipe}");
         let holders = pipe_holders(std::slice::from_ref(&pipe));
         assert!(holders.iter().any(|p| p.pid == pid), "{holders:?}");
 
         kill_all(&found);
-        let status = child.wait().expect("wait");
+        let status = child.0.wait().expect("wait");
         assert!(!status.success());
         assert!(marked(&value, false).is_empty());
     }
