@@ -265,7 +265,9 @@ async fn stop_escalates_to_sigkill_for_a_process_that_ignores_sigterm() {
         "#,
     )
     .await;
-    let mut logs = server.connect("/ws/logs").await;
+    // With the entries kept so far: on a busy machine the line may be out
+    // before the client connects.
+    let mut logs = server.connect("/ws/logs?tail=1000").await;
     // Once it printed, its shell ignores SIGTERM (before, the signal could
     // beat the trap on a busy machine).
     next_json_where(&mut logs, |e| {
