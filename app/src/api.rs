@@ -41,14 +41,34 @@ mod browser {
         json_of(Request::get(&format!("/api/logs?{query}"))).await
     }
 
-    pub async fn fetch_process(name: &str) -> Result<ProcessInfo, String> {
-        json_of(Request::get(&format!("/api/processes/{name}"))).await
+    /// `?node=<node>` when a node is named.
+    fn node_query(node: Option<&str>) -> String {
+        node.map(|node| {
+            format!(
+                "?node={}",
+                form_urlencoded::byte_serialize(node.as_bytes()).collect::<String>()
+            )
+        })
+        .unwrap_or_default()
     }
 
-    pub async fn control_process(name: &str, action: ProcessAction) -> Result<ProcessInfo, String> {
+    pub async fn fetch_process(name: &str, node: Option<&str>) -> Result<ProcessInfo, String> {
+        json_of(Request::get(&format!(
+            "/api/processes/{name}{}",
+            node_query(node)
+        )))
+        .await
+    }
+
+    pub async fn control_process(
+        name: &str,
+        node: Option<&str>,
+        action: ProcessAction,
+    ) -> Result<ProcessInfo, String> {
         json_of(Request::post(&format!(
-            "/api/processes/{name}/{}",
-            action.as_str()
+            "/api/processes/{name}/{}{}",
+            action.as_str(),
+            node_query(node)
         )))
         .await
     }

@@ -33,6 +33,8 @@ pub struct LogFilter {
     pub regex: bool,
     /// `text` is matched case-sensitively.
     pub case_sensitive: bool,
+    /// In a cluster, the nodes to show; empty shows every node.
+    pub nodes: BTreeSet<String>,
 }
 
 impl LogFilter {
@@ -42,19 +44,28 @@ impl LogFilter {
             && self.min_level.is_none()
             && self.streams.is_empty()
             && self.text.is_empty()
+            && self.nodes.is_empty()
     }
 
-    /// Everything but the text: process, level and stream.
+    /// Everything but the text: process, level, stream and node.
     pub fn matches_fields(&self, entry: &LogEntry) -> bool {
         (self.processes.is_empty() || self.processes.contains(&entry.process_name))
             && self.min_level.is_none_or(|min| entry.level >= min)
             && (self.streams.is_empty() || self.streams.contains(&entry.stream))
+            && (self.nodes.is_empty()
+                || entry
+                    .node
+                    .as_ref()
+                    .is_some_and(|node| self.nodes.contains(node)))
     }
 
-    /// The filter as query parameters: `process=a,b&level=WARNING&stream=
-    /// stderr&q=text&regex=1&case=1`, only those that are set.
+    /// The filter as query parameters: `node=a&process=a,b&level=WARNING&
+    /// stream=stderr&q=text&regex=1&case=1`, only those that are set.
     pub fn to_query_pairs(&self) -> Vec<(&'static str, String)> {
         let mut pairs = Vec::new();
+        if !self.nodes.is_empty() {
+            pairs.push(("node", join(self.nodes.iter().map(String::as_str))));
+        }
         if !self.processes.is_empty() {
             pairs.push(("process", join(self.processes.iter().map(String::as_str))));
         }
@@ -86,6 +97,18 @@ impl LogFilter {
         let mut rest = Vec::new();
         for (key, value) in pairs {
             match key {
+                "node" => {
+                    for name in split_list(value) {
+                        check_name(name).map_err(|_| {
+                            FilterError::new(
+                                "node",
+                                name,
+                                "node names of letters, digits, `_`, `-` and `.`",
+                            )
+                        })?;
+                        filter.nodes.insert(name.to_owned());
+                    }
+                }
                 "process" => {
                     for name in split_list(value) {
                         check_name(name).map_err(|_| {
@@ -248,6 +271,7 @@ mod tests {
             pid: None,
             continued: false,
             dropped: None,
+            node: None,
         }
     }
 
@@ -344,6 +368,21 @@ mod tests {
     }
 
     #[test]
+    fn node_filter_keeps_only_entries_of_those_nodes() {
+        let filter = LogFilter {
+            nodes: ["media-1".to_owned()].into(),
+            ..LogFilter::default()
+        };
+        let mut line = entry("a", Level::Info, "x");
+        assert!(!matches(&filter, &line), "an entry without a node");
+        line.node = Some("media-2".into());
+        assert!(!matches(&filter, &line));
+        line.node = Some("media-1".into());
+        assert!(matches(&filter, &line));
+        assert!(LogFilter::from_query_pairs([("node", "../x")]).is_err());
+    }
+
+    #[test]
     fn filters_combine_with_and() {
         let filter = LogFilter {
             processes: ["api".to_string()].into(),
@@ -375,11 +414,13 @@ mod tests {
             text: "time(out)?".into(),
             regex: true,
             case_sensitive: true,
+            nodes: ["media-1".to_owned()].into(),
         };
         let pairs = filter.to_query_pairs();
         assert_eq!(
             pairs,
             vec![
+                ("node", "media-1".to_owned()),
                 ("process", "api,db".to_owned()),
                 ("level", "WARNING".to_owned()),
                 ("stream", "stderr".to_owned()),

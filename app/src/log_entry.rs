@@ -37,6 +37,10 @@ pub struct LogEntry {
     /// how many. Such a notice carries the `seq` of the last entry missed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+    /// In a cluster, the node (host) whose process printed the line;
+    /// absent on a single node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -120,6 +124,7 @@ mod tests {
             pid: Some(4242),
             continued: false,
             dropped: None,
+            node: None,
         }
     }
 

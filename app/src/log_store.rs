@@ -262,6 +262,7 @@ mod tests {
             pid: None,
             continued: false,
             dropped: None,
+            node: None,
         }
     }
 

@@ -108,6 +108,8 @@ pub struct ProcessInfo {
     pub uptime_secs: Option<f64>,
     /// The first `seq` the current (or last) run could have produced: ask
     /// for entries after `start_seq - 1` to get "since its last start".
+    /// Absent in a cluster, where `seq` numbers the stream: ask for entries
+    /// `since` `started_at` instead.
     #[serde(default)]
     pub start_seq: Option<u64>,
     /// Automatic restarts since the server started.
@@ -120,6 +122,25 @@ pub struct ProcessInfo {
     pub cpu_percent: Option<f64>,
     /// Resident memory of the process group, in bytes.
     pub rss_bytes: Option<u64>,
+    /// In a cluster, the node (host) the process runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Set when that node stopped reporting: when it was last heard from.
+    /// The rest is what it reported then.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_rfc3339_millis"
+    )]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
+    pub offline_since: Option<DateTime<Utc>>,
+}
+
+impl ProcessInfo {
+    /// Whether `self` is process `name` of `node` (any node when `None`).
+    pub fn is(&self, name: &str, node: Option<&str>) -> bool {
+        self.name == name && node.is_none_or(|node| self.node.as_deref() == Some(node))
+    }
 }
 
 /// A `/ws/status` message.
@@ -173,6 +194,8 @@ mod tests {
             ready: false,
             cpu_percent: Some(3.25),
             rss_bytes: Some(1024),
+            node: None,
+            offline_since: None,
         }
     }
 

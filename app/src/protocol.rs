@@ -29,6 +29,43 @@ pub struct Info {
     pub log_files: Option<LogFileStats>,
     /// WebSocket connections open now (logs and status).
     pub websocket_clients: usize,
+    /// In a cluster, this node's name...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// ...and the cluster as this node sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterInfo>,
+}
+
+/// A node's view of its cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ClusterInfo {
+    /// `connecting` (not yet since start), `connected` or `disconnected`.
+    pub status: String,
+    /// The stream every node reads: entries' `seq` numbers it, so a client
+    /// may resume with `since` on any node of the same stream.
+    pub stream: String,
+    /// Every node known, this one first.
+    pub nodes: Vec<NodeInfo>,
+    /// This node's entries the stream has acknowledged...
+    pub published: u64,
+    /// ...those waiting to be published, in bytes...
+    pub buffered_bytes: u64,
+    /// ...and those lost while the cluster could not be reached.
+    pub dropped: u64,
+}
+
+/// A node of the cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NodeInfo {
+    pub name: String,
+    pub online: bool,
+    /// When it last reported (its own clock).
+    #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub last_seen: DateTime<Utc>,
 }
 
 /// What the log file writer has done so far.
@@ -123,6 +160,8 @@ mod tests {
             log_dir: None,
             log_files: Some(LogFileStats::default()),
             websocket_clients: 2,
+            node: None,
+            cluster: None,
         };
         let json = serde_json::to_value(&info).expect("serialises");
         assert_eq!(json["started_at"], "2025-04-01T12:34:56.000Z");

@@ -26,6 +26,7 @@ impl ViewQuery {
             if let Ok((single, _)) = LogFilter::from_query_pairs([(key, value)]) {
                 let f = &mut query.filter;
                 f.processes.extend(single.processes);
+                f.nodes.extend(single.nodes);
                 f.streams.extend(single.streams);
                 if single.min_level.is_some() {
                     f.min_level = single.min_level;
@@ -86,6 +87,7 @@ mod tests {
         let view = ViewQuery {
             filter: LogFilter {
                 processes: ["api".into(), "db".into()].into(),
+                nodes: ["edge-1".into()].into(),
                 min_level: Some(Level::Warning),
                 streams: [Stream::Stderr].into(),
                 text: "time out & retry?".into(),
@@ -95,7 +97,10 @@ mod tests {
             highlight_only: true,
         };
         let url = view.to_query_string();
-        assert!(url.starts_with("?process=api%2Cdb&level=WARNING"), "{url}");
+        assert!(
+            url.starts_with("?node=edge-1&process=api%2Cdb&level=WARNING"),
+            "{url}"
+        );
         assert_eq!(parse(&url[1..]), view);
     }
 

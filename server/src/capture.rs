@@ -171,6 +171,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 1000,
             first_seq: 1,
+            node: None,
         }))
     }
 

@@ -79,6 +79,59 @@ pub struct Config {
     pub redact: RedactConfig,
     pub limits: Limits,
     pub processes: Vec<ProcessConfig>,
+    /// In a cluster (`[cluster]` set), this node's name: the top-level
+    /// `node`, else the host name. `None` on a single node.
+    pub node: Option<String>,
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// How this node joins the others through NATS JetStream.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// NATS servers to connect to (any of them).
+    pub urls: Vec<String>,
+    pub token: Option<String>,
+    /// A NATS credentials file (JWT and NKey).
+    pub creds: Option<PathBuf>,
+    pub tls: Option<ClusterTls>,
+    /// The JetStream stream every node publishes its entries to.
+    pub stream: String,
+    /// Entries older than this leave the stream...
+    pub max_age: Duration,
+    /// ...as do the oldest once it holds this many bytes...
+    pub max_bytes: u64,
+    /// ...and, if set, a process's oldest beyond this many entries.
+    pub max_per_process: Option<u64>,
+    /// Entries held in memory while NATS cannot be reached, at most.
+    pub buffer: u64,
+    /// A node not heard from for this long is offline.
+    pub offline_after: Duration,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: configurations end up in logs.
+        f.debug_struct("ClusterConfig")
+            .field("urls", &self.urls)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("creds", &self.creds)
+            .field("tls", &self.tls)
+            .field("stream", &self.stream)
+            .field("max_age", &self.max_age)
+            .field("max_bytes", &self.max_bytes)
+            .field("max_per_process", &self.max_per_process)
+            .field("buffer", &self.buffer)
+            .field("offline_after", &self.offline_after)
+            .finish()
+    }
+}
+
+/// TLS to the NATS servers: a CA to trust, and a client certificate.
+#[derive(Clone, Debug, Default)]
+pub struct ClusterTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 /// Who may use the server.

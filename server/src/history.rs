@@ -51,7 +51,9 @@ impl HistoryQuery {
     /// the deadline has passed.
     fn tick(&self, looked_at: &mut u32) -> io::Result<()> {
         *looked_at += 1;
-        if *looked_at % CLOCK_EVERY == 0 && self.deadline.is_some_and(|d| Instant::now() > d) {
+        if looked_at.is_multiple_of(CLOCK_EVERY)
+            && self.deadline.is_some_and(|d| Instant::now() > d)
+        {
             return Err(self.too_slow());
         }
         Ok(())
@@ -253,6 +255,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 10_000,
             first_seq: 1,
+            node: None,
         }));
         let files = LogFiles {
             dir: dir.to_path_buf(),
@@ -395,6 +398,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 16,
             first_seq: 1,
+            node: None,
         }));
         for _ in 0..600 {
             hub.publish(NewEntry {

@@ -77,6 +77,10 @@ fn entry_json(entry: &LogEntry) -> Vec<u8> {
         out.extend_from_slice(b",\"dropped\":");
         json_value(&mut out, &dropped);
     }
+    if let Some(node) = &entry.node {
+        out.extend_from_slice(b",\"node\":");
+        json_value(&mut out, node.as_str());
+    }
     out.push(b'}');
     out
 }
@@ -170,6 +174,8 @@ pub struct HubOptions {
     /// The first `seq` to hand out (continuing the numbering of earlier
     /// runs found in the log files).
     pub first_seq: u64,
+    /// In a cluster, this node's name, stamped on every entry published.
+    pub node: Option<String>,
 }
 
 #[derive(Debug)]
@@ -182,6 +188,7 @@ pub struct LogHub {
     state: Mutex<HubState>,
     sender: broadcast::Sender<Arc<Frame>>,
     server_name: String,
+    node: Option<String>,
     run_id: String,
     started_at: DateTime<Utc>,
 }
@@ -194,6 +201,23 @@ struct HubState {
     /// What the ring's entries take, by [`Frame::size`].
     bytes: u64,
     max_bytes: u64,
+}
+
+impl HubState {
+    /// Adds `frame` to the ring, dropping the oldest beyond the count and
+    /// the byte budget (the newest entry is always kept, however large).
+    fn keep(&mut self, frame: Arc<Frame>) {
+        let size = frame.size();
+        while !self.ring.is_empty()
+            && (self.ring.len() >= self.capacity || self.bytes + size > self.max_bytes)
+        {
+            if let Some(oldest) = self.ring.pop_front() {
+                self.bytes -= oldest.size();
+            }
+        }
+        self.bytes += size;
+        self.ring.push_back(frame);
+    }
 }
 
 impl LogHub {
@@ -210,6 +234,7 @@ impl LogHub {
             }),
             sender,
             server_name: options.server_name,
+            node: options.node,
             run_id: format!("{:016x}", fastrand::u64(..)),
             started_at: Utc::now(),
         }
@@ -315,21 +340,28 @@ impl LogHub {
             pid: new.pid,
             continued: new.continued,
             dropped: None,
+            node: self.node.clone(),
         }));
-        // The newest entry is always kept, however large.
-        let size = frame.size();
-        while !state.ring.is_empty()
-            && (state.ring.len() >= state.capacity || state.bytes + size > state.max_bytes)
-        {
-            if let Some(oldest) = state.ring.pop_front() {
-                state.bytes -= oldest.size();
-            }
-        }
-        state.bytes += size;
-        state.ring.push_back(frame.clone());
+        state.keep(frame.clone());
         // An error only means nobody is subscribed right now; that is fine.
         let _ = self.sender.send(frame);
         seq
+    }
+
+    /// Takes an entry numbered elsewhere (a cluster's stream, whose
+    /// sequence is its `seq`): kept and broadcast like a published one.
+    /// One not above the last `seq` is skipped (it was seen already);
+    /// returns whether it was taken.
+    pub fn import(&self, entry: LogEntry) -> bool {
+        let mut state = self.lock();
+        if entry.seq < state.next_seq {
+            return false;
+        }
+        state.next_seq = entry.seq + 1;
+        let frame = Arc::new(Frame::new(entry));
+        state.keep(frame.clone());
+        let _ = self.sender.send(frame);
+        true
     }
 
     /// Publishes one of Logdeck's own messages (stream `system`).
@@ -358,6 +390,7 @@ impl LogHub {
             pid: None,
             continued: false,
             dropped: Some(missed),
+            node: None,
         })
     }
 }
@@ -374,6 +407,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity,
             first_seq: 1,
+            node: None,
         })
     }
 
@@ -519,6 +553,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 4,
             first_seq: 500,
+            node: None,
         });
         assert_eq!(hub.publish(line("x")), 500);
         assert_eq!(hub.next_seq(), 501);
@@ -533,6 +568,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 4,
             first_seq: 1,
+            node: None,
         });
         let mut rx = hub.subscribe();
         hub.publish_system(Level::Error, "spawn failed".into());
@@ -595,6 +631,7 @@ mod tests {
                     pid: [None, Some(0), Some(4242), Some(u32::MAX)][(i * j) % 4],
                     continued: (i + j) % 2 == 0,
                     dropped: [None, Some(3), Some(u64::MAX)][j % 3],
+                    node: [None, Some("media-1".to_owned())][(i + j) % 2].clone(),
                 };
                 let want = serde_json::to_vec(&entry).expect("serde");
                 assert_eq!(
@@ -615,6 +652,7 @@ mod tests {
             memory_bytes: 64 * 1024,
             lag_capacity: 16,
             first_seq: 1,
+            node: None,
         });
         let big = "x".repeat(10 * 1024);
         for _ in 0..20 {
@@ -628,6 +666,54 @@ mod tests {
         // One entry larger than the whole budget is still kept, alone.
         hub.publish(line(&"y".repeat(100 * 1024)));
         assert_eq!(seqs(&hub.replay(Replay::Tail(10)).0), vec![21]);
+    }
+
+    #[test]
+    fn imported_entries_keep_their_numbering_and_come_once() {
+        let hub = hub(100, 100);
+        let mut rx = hub.subscribe();
+        let entry = |seq: u64| LogEntry {
+            message: format!("from the stream {seq}"),
+            level: Level::Info,
+            process_name: "api".into(),
+            timestamp: Utc::now(),
+            seq,
+            stream: Stream::Stdout,
+            pid: Some(7),
+            continued: false,
+            dropped: None,
+            node: Some("media-2".into()),
+        };
+        assert!(hub.import(entry(40)));
+        assert!(hub.import(entry(42)));
+        assert!(!hub.import(entry(42)), "seen already");
+        assert!(!hub.import(entry(41)), "older than the last");
+        assert_eq!(hub.next_seq(), 43);
+        let first = rx.try_recv().expect("frame");
+        assert_eq!(first.entry.seq, 40);
+        let json: serde_json::Value = serde_json::from_slice(&first.json).expect("json");
+        assert_eq!(json["node"], "media-2");
+        assert_eq!(rx.try_recv().expect("frame").entry.seq, 42);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(seqs(&hub.replay(Replay::Since(0)).0), vec![40, 42]);
+    }
+
+    #[test]
+    fn a_nodes_hub_stamps_its_name_on_every_entry() {
+        let hub = LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 4,
+            memory_bytes: u64::MAX,
+            lag_capacity: 4,
+            first_seq: 1,
+            node: Some("media-1".into()),
+        });
+        hub.publish(line("x"));
+        let (kept, _, _) = hub.replay(Replay::Tail(1));
+        assert_eq!(kept[0].entry.node.as_deref(), Some("media-1"));
+        assert!(std::str::from_utf8(&kept[0].json)
+            .expect("utf8")
+            .ends_with(r#","node":"media-1"}"#));
     }
 
     #[test]

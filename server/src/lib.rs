@@ -16,6 +16,8 @@
 //! - [`persist`]: a consumer of the hub: the log files (a writer thread,
 //!   rotation), and reading them back.
 //! - [`history`]: memory and files merged, for history and downloads.
+//! - [`cluster`]: with a `[cluster]` section only: entries, process states
+//!   and controls shared with the other nodes through NATS JetStream.
 //! - [`web`]: pages, static files, the process API and the WebSockets;
 //!   the only module that knows HTTP.
 //!
@@ -24,6 +26,7 @@
 //! writer's errors) comes back as a status this module publishes.
 
 pub mod capture;
+pub mod cluster;
 pub mod config;
 pub mod history;
 pub mod hub;
@@ -42,6 +45,7 @@ use tokio_util::sync::CancellationToken;
 
 use app::Level;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::history::History;
 use crate::hub::{HubOptions, LogHub};
@@ -52,6 +56,8 @@ use crate::web::connection::{ClientAddr, GuardedListener, WRITE_STALL_LIMIT};
 
 /// How long open connections get to finish once shutdown starts.
 const HTTP_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Entries this node's own hub keeps in a cluster (see [`run`]).
+const LOCAL_MEMORY_IN_CLUSTER: usize = 1024;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +66,8 @@ pub enum ServerError {
     Http(#[from] std::io::Error),
     #[error("cannot start the log file writer: {0}")]
     Writer(std::io::Error),
+    #[error(transparent)]
+    Cluster(#[from] cluster::ClusterError),
     /// Listening beyond this machine with nothing guarding the logs and
     /// the process controls.
     #[error(
@@ -96,13 +104,40 @@ pub async fn run(
         .as_ref()
         .and_then(LogFiles::last_seq)
         .map_or(1, |seq| seq + 1);
+    // In a cluster: connect first, so credentials the NATS server refuses
+    // stop start-up before any process starts.
+    let link = match (&config.cluster, &config.node) {
+        (Some(cluster), Some(node)) => Some(Cluster::connect(cluster, node).await?),
+        _ => None,
+    };
+    // This node's hub. In a cluster nothing reads its memory (viewers read
+    // the view below; the files and the publisher take entries as they
+    // come), so it keeps only a few.
     let hub = Arc::new(LogHub::new(HubOptions {
         server_name: config.name.clone(),
-        memory_entries: config.memory_entries,
+        memory_entries: if link.is_some() {
+            LOCAL_MEMORY_IN_CLUSTER
+        } else {
+            config.memory_entries
+        },
         memory_bytes: config.memory_bytes,
         lag_capacity: config.client_queue,
         first_seq,
+        node: config.node.clone(),
     }));
+    // What viewers read: this node's hub, or in a cluster a hub of their
+    // own fed from the stream, numbered by it, with every node's entries.
+    let view = match &link {
+        Some(_) => Arc::new(LogHub::new(HubOptions {
+            server_name: config.name.clone(),
+            memory_entries: config.memory_entries,
+            memory_bytes: config.memory_bytes,
+            lag_capacity: config.client_queue,
+            first_seq: 1,
+            node: None,
+        })),
+        None => hub.clone(),
+    };
     // The writer subscribes before any process starts, so the files miss
     // nothing.
     let mut writer = match &files {
@@ -127,15 +162,32 @@ pub async fn run(
         });
     }
     let supervisor = Supervisor::start(&config, hub.clone());
+    let (cluster, cluster_handle) = match (link, &config.cluster, &config.node) {
+        (Some(link), Some(cluster), Some(node)) => {
+            let (running, handle) = Cluster::start(
+                link,
+                cluster,
+                node.clone(),
+                &hub,
+                view.clone(),
+                supervisor.handle(),
+            );
+            (Some(running), Some(handle))
+        }
+        _ => (None, None),
+    };
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
         leptos_options: site,
         history: History {
-            hub: hub.clone(),
-            files,
+            hub: view.clone(),
+            // The files hold this node's entries numbered its own way; in
+            // a cluster, history beyond memory comes from the stream.
+            files: if cluster.is_some() { None } else { files },
         },
         writer_stats: writer.as_ref().map(|w| w.stats.clone()),
-        hub,
+        hub: view,
+        cluster: cluster_handle,
         supervisor: supervisor.handle(),
         auth: Arc::new(web::auth::Auth::new(&config.auth)),
         max_body: config.limits.max_body,
@@ -174,9 +226,13 @@ pub async fn run(
         } => Ok(()),
     };
     supervisor.shutdown().await;
-    // Everything the processes printed is now published: write it out.
+    // Everything the processes printed is now published: write it out,
+    // and send it to the cluster.
     if let Some(writer) = writer {
         writer.finish().await;
+    }
+    if let Some(cluster) = cluster {
+        cluster.shutdown(HTTP_DRAIN_TIMEOUT).await;
     }
     served.map_err(ServerError::from)
 }

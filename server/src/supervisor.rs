@@ -108,11 +108,13 @@ impl Default for ProcessStatus {
     }
 }
 
-/// Why a request about a process was refused.
-#[derive(Debug, thiserror::Error)]
+/// Why a request about a process was refused. Serialisable: in a cluster
+/// a node sends it to the node that asked.
+#[derive(Debug, thiserror::Error, Serialize, serde::Deserialize)]
+#[serde(tag = "refused", rename_all = "snake_case")]
 pub enum ControlError {
-    #[error("no process named `{0}`")]
-    NotFound(String),
+    #[error("no process named `{name}`")]
+    NotFound { name: String },
     /// The request does not fit the process's state (stopping a stopped
     /// process, starting a running one).
     #[error("{message}")]
@@ -214,6 +216,7 @@ impl Supervisor {
             handle: SupervisorHandle {
                 shared: Arc::new(Shared {
                     slots,
+                    node: config.node.clone(),
                     events,
                     sampler: Mutex::new(ResourceSampler::default()),
                 }),
@@ -262,6 +265,8 @@ pub struct SupervisorHandle {
 #[derive(Debug)]
 struct Shared {
     slots: Vec<Slot>,
+    /// In a cluster, this node's name, reported with every process.
+    node: Option<String>,
     events: broadcast::Sender<(usize, ProcessStatus)>,
     /// A std mutex: sampling is synchronous file reading, rate-limited to
     /// once a second, and never held across an await.
@@ -310,9 +315,9 @@ impl SupervisorHandle {
         name: &str,
         action: ProcessAction,
     ) -> Result<ProcessInfo, ControlError> {
-        let index = self
-            .index(name)
-            .ok_or_else(|| ControlError::NotFound(name.to_owned()))?;
+        let index = self.index(name).ok_or_else(|| ControlError::NotFound {
+            name: name.to_owned(),
+        })?;
         match self.request(index, RunnerAction::Control(action)).await {
             Some(Ok(status)) => Ok(self.info(index, &status)),
             Some(Err(message)) => Err(ControlError::Conflict {
@@ -411,6 +416,8 @@ impl SupervisorHandle {
             ready: status.ready,
             cpu_percent: usage.and_then(|u| u.cpu_percent),
             rss_bytes: usage.map(|u| u.rss_bytes),
+            node: self.shared.node.clone(),
+            offline_since: None,
         }
     }
 }

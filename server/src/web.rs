@@ -5,7 +5,8 @@
 //! the processes only through the supervisor's handle.
 //!
 //! # Layout
-//! - `api`: the process API, `/health` and the OpenAPI document.
+//! - `api`: the process API, `/health` and the OpenAPI document;
+//!   `processes`: finding and controlling a process on any node.
 //! - `history_api`: `GET /api/logs` and its download.
 //! - `info`: `GET /api/info`.
 //! - `ws_logs`, `ws_status`: the two WebSockets.
@@ -23,6 +24,7 @@ mod dmb;
 mod error;
 pub mod history_api;
 mod info;
+pub(crate) mod processes;
 mod query;
 pub mod ws_logs;
 mod ws_status;
@@ -39,6 +41,7 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 
+use crate::cluster::ClusterHandle;
 use crate::history::History;
 use crate::hub::LogHub;
 use crate::persist::WriterStats;
@@ -50,11 +53,15 @@ pub use error::ApiError;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// What viewers read: this node's hub, or in a cluster the view of
+    /// every node's entries.
     pub hub: Arc<LogHub>,
     pub history: History,
     /// Present when log files are written.
     pub writer_stats: Option<Arc<WriterStats>>,
     pub supervisor: SupervisorHandle,
+    /// Present in a cluster: every node's processes, and their controls.
+    pub cluster: Option<ClusterHandle>,
     pub auth: Arc<auth::Auth>,
     /// Largest request body accepted.
     pub max_body: usize,

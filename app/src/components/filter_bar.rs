@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use leptos::prelude::*;
 
-use crate::components::connection_badge::ConnectionBadge;
+use crate::components::connection_badge::{ClusterBadge, ConnectionBadge};
 use crate::components::theme_toggle::ThemeToggle;
 use crate::hooks::use_process_status::ProcessTable;
 use crate::hooks::use_viewer::ViewerContext;
@@ -49,6 +49,7 @@ pub fn FilterBar() -> impl IntoView {
         <header class="toolbar" role="toolbar" aria-label="Filters">
             <h1 class="brand"><a href="/">"Logdeck"</a></h1>
             {(!fixed).then(|| view! { <ProcessPicker/> })}
+            <NodePicker/>
             <label class="control">
                 <span>"Level"</span>
                 <select
@@ -165,6 +166,7 @@ pub fn FilterBar() -> impl IntoView {
             </div>
             <span class="row-count" data-testid="row-count">{shown} " of " {total} " lines"</span>
             <ConnectionBadge status=viewer.stream.status/>
+            <ClusterBadge/>
         </header>
     }
     .into_any()
@@ -255,5 +257,48 @@ fn ProcessOption(name: String) -> impl IntoView {
                 {move || viewer.stream.store.with(|s| s.counts().get(&count_name).copied().unwrap_or(0))}
             </span>
         </label>
+    }
+}
+
+/// In a cluster of several nodes: show every node, or one.
+#[component]
+fn NodePicker() -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    let table = use_context::<ProcessTable>();
+    let nodes = move || table.map(|t| t.nodes()).unwrap_or_default();
+    move || {
+        let nodes = nodes();
+        (nodes.len() > 1).then(|| {
+            view! {
+                <label class="control">
+                    <span>"Node"</span>
+                    <select
+                        data-testid="node-filter"
+                        aria-label="Node"
+                        on:change=move |ev| {
+                            let node = event_target_value(&ev);
+                            query.update(false, move |view| {
+                                view.filter.nodes.clear();
+                                if !node.is_empty() {
+                                    view.filter.nodes.insert(node);
+                                }
+                            });
+                        }
+                        prop:value=move || query.view.with(|v| v.filter.nodes.iter().next().cloned().unwrap_or_default())
+                    >
+                        <option value="">"All nodes"</option>
+                        {nodes
+                            .into_iter()
+                            .map(|node| {
+                                let selected_node = node.clone();
+                                let selected = move || query.view.with(|v| v.filter.nodes.contains(&selected_node));
+                                view! { <option value=node.clone() selected=selected>{node.clone()}</option> }
+                            })
+                            .collect_view()}
+                    </select>
+                </label>
+            }
+        })
     }
 }

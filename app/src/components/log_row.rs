@@ -56,7 +56,12 @@ pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
                 {move || format::time_of_day(&timestamp, viewer.utc.get())}
             </span>
             <span class="cell level"><span class="level-badge">{level.as_str()}</span></span>
-            <span class="cell process">{entry.process_name.clone()}</span>
+            <span class="cell process">
+                {entry.node.clone().filter(|_| viewer.many_nodes.get_untracked()).map(|node| view! {
+                    <span class="row-node" data-testid="row-node">{node}</span>
+                })}
+                {entry.process_name.clone()}
+            </span>
             <span class="cell message">
                 {move || viewer.highlight.with(|highlight| message_view(&first_line, highlight))}
                 {(more_lines > 0).then(|| view! { <span class="more-lines">{format!("  ⏎ {more_lines} more")}</span> })}

@@ -10,10 +10,22 @@ use crate::protocol::ProcessAction;
 /// State badge, pid, uptime, restarts, CPU and memory.
 #[component]
 pub fn ProcessFacts(info: Memo<Option<ProcessInfo>>) -> impl IntoView {
-    let state = move || info.with(|i| i.as_ref().map_or("unknown", |i| i.state.name()));
+    let state = move || {
+        info.with(|i| match i {
+            Some(i) if i.offline_since.is_some() => "offline",
+            Some(i) => i.state.name(),
+            None => "unknown",
+        })
+    };
     let detail = move || {
         info.with(|i| {
             let info = i.as_ref()?;
+            if let Some(since) = info.offline_since {
+                return Some(format!(
+                    "node last seen {}",
+                    format::relative(&since, &chrono::Utc::now())
+                ));
+            }
             match &info.state {
                 ProcessState::Exited {
                     exit_code: Some(code),
@@ -66,14 +78,21 @@ pub fn ProcessFacts(info: Memo<Option<ProcessInfo>>) -> impl IntoView {
     }
 }
 
-/// Start, stop (after a confirmation) and restart.
+/// Start, stop (after a confirmation) and restart, of `name` on `node` (in
+/// a cluster).
 #[component]
-pub fn ProcessControls(name: String, info: Memo<Option<ProcessInfo>>) -> impl IntoView {
+pub fn ProcessControls(
+    name: String,
+    node: Option<String>,
+    info: Memo<Option<ProcessInfo>>,
+) -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let state = move || info.with(|i| i.as_ref().map(|i| i.state.clone()));
+    let offline = move || info.with(|i| i.as_ref().is_some_and(|i| i.offline_since.is_some()));
     let can = move |action: ProcessAction| match (action, state()) {
         (_, None) => false,
+        _ if offline() => false,
         (ProcessAction::Start, Some(s)) => !s.is_alive() && s != ProcessState::Starting,
         (ProcessAction::Stop, Some(s)) => {
             matches!(
@@ -88,6 +107,7 @@ pub fn ProcessControls(name: String, info: Memo<Option<ProcessInfo>>) -> impl In
     };
     let button = move |action: ProcessAction, label: &'static str| {
         let name = name.clone();
+        let node = node.clone();
         let test_id = format!("process-{}-{}", action.as_str(), name);
         let aria = format!("{label} {name}");
         view! {
@@ -99,7 +119,7 @@ pub fn ProcessControls(name: String, info: Memo<Option<ProcessInfo>>) -> impl In
                 disabled=move || busy.get() || !can(action)
                 on:click=move |ev| {
                     ev.stop_propagation();
-                    run(name.clone(), action, busy, error);
+                    run(name.clone(), node.clone(), action, busy, error);
                 }
             >
                 {label}
@@ -116,7 +136,13 @@ pub fn ProcessControls(name: String, info: Memo<Option<ProcessInfo>>) -> impl In
     }
 }
 
-fn run(name: String, action: ProcessAction, busy: RwSignal<bool>, error: RwSignal<Option<String>>) {
+fn run(
+    name: String,
+    node: Option<String>,
+    action: ProcessAction,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+) {
     #[cfg(feature = "hydrate")]
     {
         if action == ProcessAction::Stop {
@@ -128,12 +154,13 @@ fn run(name: String, action: ProcessAction, busy: RwSignal<bool>, error: RwSigna
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            if let Err(message) = crate::api::control_process(&name, action).await {
+            if let Err(message) = crate::api::control_process(&name, node.as_deref(), action).await
+            {
                 error.set(Some(message));
             }
             busy.set(false);
         });
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = (name, action, busy, error);
+    let _ = (name, node, action, busy, error);
 }

@@ -245,22 +245,40 @@ mod browser {
         run_while_mounted(move || follow(stream));
     }
 
+    /// On the per-process page: its process (and, in a cluster, its node).
     fn process_param(stream: &LogStream) -> String {
-        stream
-            .options
-            .with_value(|o| o.process.clone())
-            .map(|p| format!("&process={}", encode(&p)))
-            .unwrap_or_default()
+        stream.options.with_value(|o| {
+            let Some(process) = &o.process else {
+                return String::new();
+            };
+            let node = page_node(&o.initial_query)
+                .map(|node| format!("&node={}", encode(&node)))
+                .unwrap_or_default();
+            format!("&process={}{node}", encode(process))
+        })
+    }
+
+    /// The `node=` of the page's query, if any.
+    fn page_node(query: &str) -> Option<String> {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "node")
+            .map(|(_, value)| value.into_owned())
     }
 
     async fn follow(stream: LogStream) {
         let mut retry = Retry::default();
+        // What numbers the entries: the server's run, or in a cluster the
+        // stream, whichever node of it the page reaches.
         let mut run_id: Option<String> = None;
         loop {
             let mut connected = false;
             match fetch_info().await {
                 Ok(info) => {
-                    if run_id.as_ref().is_some_and(|old| *old != info.run_id) {
+                    let numbering = match &info.cluster {
+                        Some(cluster) => format!("stream {}", cluster.stream),
+                        None => info.run_id,
+                    };
+                    if run_id.as_ref().is_some_and(|old| *old != numbering) {
                         // A new server run numbers its entries afresh.
                         stream.store.update(|s| s.reset_sequence());
                         stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing")]);
@@ -268,7 +286,7 @@ mod browser {
                     if run_id.is_none() {
                         load_initial_history(&stream).await;
                     }
-                    run_id = Some(info.run_id);
+                    run_id = Some(numbering);
                     let resume = stream.store.with_untracked(|s| s.last_seq());
                     let start = match resume {
                         Some(seq) => format!("since={seq}"),
@@ -303,11 +321,23 @@ mod browser {
             .with_value(|o| (o.process.clone(), o.initial_query.clone()));
         let query = match process {
             Some(process) => {
-                let start = fetch_process(&process).await.ok().and_then(|p| p.start_seq);
-                let after = start
-                    .map(|s| format!("&after_seq={}", s.saturating_sub(1)))
+                // In a cluster the page names the process's node.
+                let node = page_node(&initial);
+                let info = fetch_process(&process, node.as_deref()).await.ok();
+                // Since its last start: by `seq` on one host; in a cluster
+                // (where `seq` numbers the stream) by the time it started.
+                let since = match info.as_ref().map(|p| (p.start_seq, p.started_at)) {
+                    Some((Some(seq), _)) => format!("&after_seq={}", seq.saturating_sub(1)),
+                    Some((None, Some(at))) => format!(
+                        "&since={}",
+                        encode(&at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+                    ),
+                    _ => String::new(),
+                };
+                let node = node
+                    .map(|node| format!("&node={}", encode(&node)))
                     .unwrap_or_default();
-                format!("process={}&limit=10000{after}", encode(&process))
+                format!("process={}&limit=10000{node}{since}", encode(&process))
             }
             None if !initial.is_empty() => format!("{initial}&limit={}", HISTORY_PAGE * 2),
             None => return,
@@ -355,6 +385,7 @@ mod browser {
             pid: None,
             continued: false,
             dropped: Some(0),
+            node: None,
         }
     }
 

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use crate::process::ProcessInfo;
 
-/// Every configured process, kept current.
+/// Every configured process, kept current (in a cluster, every node's).
 #[derive(Clone, Copy, Debug)]
 pub struct ProcessTable {
     pub processes: RwSignal<Vec<ProcessInfo>>,
@@ -13,9 +13,24 @@ pub struct ProcessTable {
 }
 
 impl ProcessTable {
-    pub fn get(&self, name: &str) -> Option<ProcessInfo> {
+    /// Process `name` of `node` (of any node when `None`).
+    pub fn get(&self, name: &str, node: Option<&str>) -> Option<ProcessInfo> {
         self.processes
-            .with(|all| all.iter().find(|p| p.name == name).cloned())
+            .with(|all| all.iter().find(|p| p.is(name, node)).cloned())
+    }
+
+    /// The nodes with processes, in the order the server lists them (this
+    /// node first); empty outside a cluster.
+    pub fn nodes(&self) -> Vec<String> {
+        self.processes.with(|all| {
+            let mut nodes: Vec<String> = Vec::new();
+            for node in all.iter().filter_map(|p| p.node.as_ref()) {
+                if !nodes.contains(node) {
+                    nodes.push(node.clone());
+                }
+            }
+            nodes
+        })
     }
 
     /// Applies one message from the server.
@@ -23,14 +38,15 @@ impl ProcessTable {
         use crate::process::StatusMessage;
         match message {
             StatusMessage::Snapshot { processes } => self.processes.set(processes),
-            StatusMessage::Process { process } => {
-                self.processes.update(
-                    |all| match all.iter_mut().find(|p| p.name == process.name) {
-                        Some(slot) => *slot = process,
-                        None => all.push(process),
-                    },
-                )
-            }
+            StatusMessage::Process { process } => self.processes.update(|all| {
+                match all
+                    .iter_mut()
+                    .find(|p| p.name == process.name && p.node == process.node)
+                {
+                    Some(slot) => *slot = process,
+                    None => all.push(process),
+                }
+            }),
         }
     }
 }

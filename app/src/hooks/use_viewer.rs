@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::filter::{EntryFilter, LogFilter};
 use crate::hooks::use_log_stream::{use_log_stream, LogStream, StreamOptions};
+use crate::hooks::use_process_status::ProcessTable;
 use crate::hooks::use_view_query::{use_view_query, ViewQueryHandle};
 use crate::log_entry::LogEntry;
 
@@ -39,6 +40,8 @@ pub struct ViewerContext {
     pub search_box: NodeRef<html::Input>,
     /// Ticks once a second: sparklines and relative times.
     pub tick: RwSignal<u64>,
+    /// Entries come from more than one node (a cluster): rows show theirs.
+    pub many_nodes: Memo<bool>,
 }
 
 /// `filter` compiled; with a search that does not compile, the filter
@@ -95,7 +98,10 @@ pub fn use_viewer(process: Option<String>) -> ViewerContext {
             on_cleanup(move || handle.clear());
         }
     }
+    let table = use_context::<ProcessTable>();
+    let many_nodes = Memo::new(move |_| table.is_some_and(|t| t.nodes().len() > 1));
     ViewerContext {
+        many_nodes,
         stream,
         query,
         keep,

@@ -208,7 +208,12 @@ mod tests {
             if t < 30.0 {
                 20_000 + (t as u64) * 2_000
             } else {
-                80_000 + if (t as u64 / 5) % 2 == 0 { 1024 } else { 0 }
+                80_000
+                    + if (t as u64 / 5).is_multiple_of(2) {
+                        1024
+                    } else {
+                        0
+                    }
             }
         });
         let v = verdict(&samples, &BOUNDS).expect("enough samples");

@@ -1,5 +1,5 @@
 //! Durations in the configuration: `10` or `2.5` (seconds), or strings such
-//! as `"500ms"`, `"10s"`, `"2m"`, `"1h"` and `"1m30s"`.
+//! as `"500ms"`, `"10s"`, `"2m"`, `"1h"`, `"7d"` and `"1m30s"`.
 
 use std::fmt;
 use std::time::Duration;
@@ -47,12 +47,13 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
-/// Parses `"1h"`, `"2m"`, `"10s"`, `"250ms"`, `"1.5s"` and concatenations
+/// Parses `"7d"`, `"1h"`, `"2m"`, `"10s"`, `"250ms"`, `"1.5s"` and concatenations
 /// such as `"1m30s"`; a bare number is seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let invalid =
-        || format!("invalid duration `{text}` (use e.g. \"500ms\", \"10s\", \"2m\", \"1h\")");
+    let invalid = || {
+        format!("invalid duration `{text}` (use e.g. \"500ms\", \"10s\", \"2m\", \"1h\", \"7d\")")
+    };
     if text.is_empty() {
         return Err(invalid());
     }
@@ -76,6 +77,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "s" | "sec" | "secs" => 1.0,
             "m" | "min" | "mins" => 60.0,
             "h" | "hr" | "hrs" => 3600.0,
+            "d" | "day" | "days" => 86_400.0,
             _ => return Err(invalid()),
         };
         let part = Duration::try_from_secs_f64(value * seconds_per_unit).map_err(|_| invalid())?;
@@ -97,6 +99,8 @@ mod tests {
             ("1.5s", 1500),
             ("2m", 120_000),
             ("1h", 3_600_000),
+            ("2d", 172_800_000),
+            ("1d12h", 129_600_000),
             ("1m30s", 90_000),
             ("1m 30s", 90_000),
             ("7", 7000),
@@ -118,7 +122,7 @@ mod tests {
             "10 parsecs",
             "s",
             "-1s",
-            "1d",
+            "1w",
             "1..2s",
             "1e19s1e19s",
             "99999999999999999999h",

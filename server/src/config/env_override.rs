@@ -19,7 +19,11 @@ use toml::Spanned;
 const NOT_CONFIG: &[&str] = &["LOGDECK_CONFIG", "LOGDECK_ADDR", "LOGDECK_LOG"];
 
 /// Short names for common settings.
-const ALIASES: &[(&str, &str)] = &[("LOGDECK_TOKEN", "LOGDECK_AUTH__TOKEN")];
+const ALIASES: &[(&str, &str)] = &[
+    ("LOGDECK_TOKEN", "LOGDECK_AUTH__TOKEN"),
+    ("LOGDECK_CLUSTER_URL", "LOGDECK_CLUSTER__URL"),
+    ("LOGDECK_CLUSTER_TOKEN", "LOGDECK_CLUSTER__TOKEN"),
+];
 
 /// Keys whose values are text; `true` or `42` given for them stays text.
 const TEXT_KEYS: &[&str] = &[
@@ -34,6 +38,10 @@ const TEXT_KEYS: &[&str] = &[
     "http",
     "tcp",
     "token",
+    "node",
+    "url",
+    "stream",
+    "creds",
 ];
 
 /// One `LOGDECK_*` variable that applies to the configuration.

@@ -18,6 +18,8 @@ use super::{Command, Condition, RestartPolicy};
 #[serde(deny_unknown_fields)]
 pub(super) struct RawConfig {
     pub name: Option<Spanned<String>>,
+    pub node: Option<Spanned<String>>,
+    pub cluster: Option<Spanned<RawCluster>>,
     pub log_dir: Option<PathBuf>,
     pub log_size: Option<Spanned<ConfigSize>>,
     pub log_count: Option<usize>,
@@ -62,6 +64,46 @@ pub(super) struct RawLimits {
     pub max_clients: Option<Spanned<usize>>,
     pub max_clients_per_address: Option<Spanned<usize>>,
     pub max_body: Option<Spanned<ConfigSize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCluster {
+    pub url: Spanned<OneOrMany>,
+    pub token: Option<Spanned<String>>,
+    pub creds: Option<Spanned<PathBuf>>,
+    pub tls: Option<RawTls>,
+    pub stream: Option<Spanned<String>>,
+    pub max_age: Option<Spanned<ConfigDuration>>,
+    pub max_bytes: Option<Spanned<ConfigSize>>,
+    pub max_per_process: Option<Spanned<u64>>,
+    pub buffer: Option<Spanned<ConfigSize>>,
+    pub offline_after: Option<Spanned<ConfigDuration>>,
+}
+
+/// One string or a list of them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(one) => vec![one],
+            OneOrMany::Many(many) => many,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]

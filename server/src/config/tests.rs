@@ -760,3 +760,102 @@ fn columns_count_characters_not_bytes() {
     assert_eq!(line_and_column("é = 1\nxy", 8), (2, 2));
     assert_eq!(line_and_column("abc", 99), (1, 4));
 }
+
+#[test]
+fn a_cluster_section_names_the_node_and_the_nats_servers() {
+    let config = parse(
+        "node = \"media-1\"\n[cluster]\nurl = [\"nats://10.0.0.5:4222\", \"tls://10.0.0.6:4222\"]\ntoken = \"s3cret-token\"\nmax_age = \"2d\"\nmax_per_process = 5000\n",
+    )
+    .expect("valid");
+    assert_eq!(config.node.as_deref(), Some("media-1"));
+    let cluster = config.cluster.as_ref().expect("cluster");
+    assert_eq!(
+        cluster.urls,
+        ["nats://10.0.0.5:4222", "tls://10.0.0.6:4222"]
+    );
+    assert_eq!(cluster.stream, "LOGDECK_LOGS");
+    assert_eq!(cluster.max_age, Duration::from_secs(2 * 24 * 3600));
+    assert_eq!(cluster.max_per_process, Some(5000));
+    assert_eq!(cluster.buffer, 64 * 1024 * 1024);
+    assert_eq!(cluster.offline_after, Duration::from_secs(10));
+    // The token never shows in a debug print (configurations get logged).
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("s3cret-token"), "{shown}");
+
+    // Without [cluster] there is no node: nothing changes for one host.
+    let single = parse("node = \"media-1\"\n").expect("valid");
+    assert!(single.node.is_none() && single.cluster.is_none());
+
+    // The host name when `node` is not set.
+    let unnamed = parse("[cluster]\nurl = \"nats://a:4222\"\n").expect("valid");
+    assert!(unnamed.node.is_some_and(|n| !n.is_empty()));
+}
+
+#[test]
+fn cluster_settings_come_from_the_environment_too() {
+    let config = with_env(
+        "",
+        &[
+            ("LOGDECK_CLUSTER_URL", "nats://10.0.0.5:4222"),
+            ("LOGDECK_CLUSTER_TOKEN", "12345"),
+            ("LOGDECK_NODE", "box-2"),
+        ],
+    )
+    .expect("valid");
+    let cluster = config.cluster.expect("cluster");
+    assert_eq!(cluster.urls, ["nats://10.0.0.5:4222"]);
+    // A token of digits stays text.
+    assert_eq!(cluster.token.as_deref(), Some("12345"));
+    assert_eq!(config.node.as_deref(), Some("box-2"));
+}
+
+#[test]
+fn bad_cluster_settings_name_their_key() {
+    for (text, key, message) in [
+        (
+            "[cluster]\nurl = \"nats://user:pass@host:4222\"\n",
+            "cluster.url",
+            "credentials",
+        ),
+        (
+            "[cluster]\nurl = \"http://host\"\n",
+            "cluster.url",
+            "not a NATS server address",
+        ),
+        ("[cluster]\nurl = []\n", "cluster.url", "no NATS server"),
+        (
+            "[cluster]\nurl = \"a:1\"\nstream = \"logs.all\"\n",
+            "cluster.stream",
+            "letters, digits",
+        ),
+        (
+            "[cluster]\nurl = \"a:1\"\ncreds = \"missing.creds\"\n",
+            "cluster.creds",
+            "not a readable file",
+        ),
+        (
+            "[cluster]\nurl = \"a:1\"\nbuffer = \"1KiB\"\n",
+            "cluster.buffer",
+            "at least 1 MiB",
+        ),
+        (
+            "[cluster]\nurl = \"a:1\"\nofline_after = \"3s\"\n",
+            "cluster.ofline_after",
+            "unknown field",
+        ),
+        (
+            "node = \"../x\"\n[cluster]\nurl = \"a:1\"\n",
+            "node",
+            "contains `/`",
+        ),
+        (
+            "name = \"deck\"\nnode = \"deck\"\n[cluster]\nurl = \"a:1\"\n",
+            "node",
+            "the server's own name",
+        ),
+    ] {
+        let error = error(text);
+        assert!(error.contains(&format!("{key}: ")), "{text}: {error}");
+        assert!(error.contains(message), "{text}: {error}");
+    }
+}

@@ -18,9 +18,9 @@ use super::dependencies::check_dependencies;
 use super::locate::Locator;
 use super::raw::{self, RawConfig, RawDefaultLevel, RawMultiline, RawProcess, RawReady};
 use super::{
-    AuthConfig, CaptureRules, Command, Config, ConfigError, Dependency, HttpTarget, Limits,
-    Multiline, MultilineRule, ProcessConfig, ReadyCheck, ReadyProbe, RedactConfig,
-    DEFAULT_SERVER_NAME,
+    AuthConfig, CaptureRules, ClusterConfig, ClusterTls, Command, Config, ConfigError, Dependency,
+    HttpTarget, Limits, Multiline, MultilineRule, ProcessConfig, ReadyCheck, ReadyProbe,
+    RedactConfig, DEFAULT_SERVER_NAME,
 };
 
 pub(super) const DEFAULT_BACKOFF: Backoff = Backoff {
@@ -195,7 +195,38 @@ pub(super) fn validate(
         )
         .map(|size| usize::try_from(size).unwrap_or(usize::MAX))?,
     };
+    let cluster = match raw.cluster {
+        Some(cluster) => Some(validate_cluster(cluster, locate, base_dir)?),
+        None => None,
+    };
+    // The node's name matters only in a cluster (entries carry it there).
+    let node = match (&cluster, raw.node) {
+        (None, _) => None,
+        (Some(_), Some(node)) => {
+            check_name(node.get_ref())
+                .map_err(|m| locate.error(Some(node.span()), Some("node".into()), m))?;
+            Some(node.into_inner())
+        }
+        (Some(_), None) => Some(host_name().map_err(|why| {
+            locate.error(
+                None,
+                Some("node".into()),
+                format!("{why}; set `node` to name this node in the cluster"),
+            )
+        })?),
+    };
+    if let Some(node) = &node {
+        if *node == server_name {
+            return Err(locate.error(
+                None,
+                Some("node".into()),
+                format!("the node `{node}` has the server's own name; give one of them another"),
+            ));
+        }
+    }
     Ok(Config {
+        node,
+        cluster,
         source: source_name.to_owned(),
         name: server_name,
         log_dir: raw.log_dir.map(|dir| base_dir.join(dir)),
@@ -209,6 +240,190 @@ pub(super) fn validate(
         redact,
         limits,
         processes,
+    })
+}
+
+/// The machine's name, as a node name.
+fn host_name() -> Result<String, String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map_err(|e| format!("cannot read the host name: {e}"))?;
+    let name = name.trim().to_owned();
+    check_name(&name).map_err(|why| format!("the host name is no node name: {why}"))?;
+    Ok(name)
+}
+
+const DEFAULT_STREAM: &str = "LOGDECK_LOGS";
+const DEFAULT_CLUSTER_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+const DEFAULT_CLUSTER_MAX_BYTES: u64 = 1 << 30;
+const DEFAULT_CLUSTER_BUFFER: u64 = 64 * 1024 * 1024;
+const DEFAULT_OFFLINE_AFTER: Duration = Duration::from_secs(10);
+
+fn validate_cluster(
+    raw: Spanned<raw::RawCluster>,
+    locate: &Locator<'_>,
+    base_dir: &Path,
+) -> Result<ClusterConfig, ConfigError> {
+    let raw = raw.into_inner();
+    let url_span = raw.url.span();
+    let urls = raw.url.into_inner().into_vec();
+    if urls.is_empty() {
+        return Err(locate.error(
+            Some(url_span),
+            Some("cluster.url".into()),
+            "no NATS server given".into(),
+        ));
+    }
+    for url in &urls {
+        let scheme_ok = match url.split_once("://") {
+            Some((scheme, rest)) => {
+                matches!(scheme, "nats" | "tls" | "ws" | "wss") && !rest.is_empty()
+            }
+            None => !url.is_empty(),
+        };
+        // Credentials in the URL are not sent; `token` or `creds` are.
+        if !scheme_ok || url.contains('@') || url.contains(char::is_whitespace) {
+            return Err(locate.error(
+                Some(url_span.clone()),
+                Some("cluster.url".into()),
+                format!(
+                    "`{}` is not a NATS server address such as nats://10.0.0.5:4222 (put credentials in `token` or `creds`)",
+                    if url.contains('@') { "(an address with credentials)" } else { url }
+                ),
+            ));
+        }
+    }
+    let token = match raw.token {
+        Some(token) if token.get_ref().trim().is_empty() => {
+            return Err(locate.error(
+                Some(token.span()),
+                Some("cluster.token".into()),
+                "the token is empty".into(),
+            ))
+        }
+        Some(token) => Some(token.into_inner()),
+        None => None,
+    };
+    let readable = |path: std::path::PathBuf, key: &str, span: Option<std::ops::Range<usize>>| {
+        let path = base_dir.join(path);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(locate.error(
+                span,
+                Some(key.to_owned()),
+                format!("{} is not a readable file", path.display()),
+            ))
+        }
+    };
+    let creds = match raw.creds {
+        Some(creds) => {
+            let span = creds.span();
+            Some(readable(creds.into_inner(), "cluster.creds", Some(span))?)
+        }
+        None => None,
+    };
+    let tls = match raw.tls {
+        Some(tls) => {
+            if tls.cert.is_some() != tls.key.is_some() {
+                return Err(locate.error(
+                    Some(url_span),
+                    Some("cluster.tls".into()),
+                    "set both `cert` and `key`, or neither".into(),
+                ));
+            }
+            Some(ClusterTls {
+                ca: tls
+                    .ca
+                    .map(|p| readable(p, "cluster.tls.ca", None))
+                    .transpose()?,
+                cert: tls
+                    .cert
+                    .map(|p| readable(p, "cluster.tls.cert", None))
+                    .transpose()?,
+                key: tls
+                    .key
+                    .map(|p| readable(p, "cluster.tls.key", None))
+                    .transpose()?,
+            })
+        }
+        None => None,
+    };
+    let stream = match raw.stream {
+        Some(stream) => {
+            let valid = !stream.get_ref().is_empty()
+                && stream
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+            if !valid {
+                return Err(locate.error(
+                    Some(stream.span()),
+                    Some("cluster.stream".into()),
+                    "a stream name is letters, digits, `_` and `-`".into(),
+                ));
+            }
+            stream.into_inner()
+        }
+        None => DEFAULT_STREAM.to_owned(),
+    };
+    let max_age = setting(
+        locate,
+        "cluster.max_age",
+        raw.max_age,
+        |d| d.0,
+        Duration::from_secs(60)..,
+        "must be at least 1m",
+        DEFAULT_CLUSTER_MAX_AGE,
+    )?;
+    let max_bytes = setting(
+        locate,
+        "cluster.max_bytes",
+        raw.max_bytes,
+        |size| size.0,
+        1024 * 1024..,
+        "must be at least 1 MiB",
+        DEFAULT_CLUSTER_MAX_BYTES,
+    )?;
+    let max_per_process = match raw.max_per_process {
+        Some(n) if *n.get_ref() < 100 => {
+            return Err(locate.error(
+                Some(n.span()),
+                Some("cluster.max_per_process".into()),
+                "must be at least 100".into(),
+            ))
+        }
+        Some(n) => Some(n.into_inner()),
+        None => None,
+    };
+    let buffer = setting(
+        locate,
+        "cluster.buffer",
+        raw.buffer,
+        |size| size.0,
+        1024 * 1024..,
+        "must be at least 1 MiB",
+        DEFAULT_CLUSTER_BUFFER,
+    )?;
+    let offline_after = setting(
+        locate,
+        "cluster.offline_after",
+        raw.offline_after,
+        |d| d.0,
+        Duration::from_secs(3)..,
+        "must be at least 3s",
+        DEFAULT_OFFLINE_AFTER,
+    )?;
+    Ok(ClusterConfig {
+        urls,
+        token,
+        creds,
+        tls,
+        stream,
+        max_age,
+        max_bytes,
+        max_per_process,
+        buffer,
+        offline_after,
     })
 }
 

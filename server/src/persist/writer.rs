@@ -230,6 +230,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 1000,
             first_seq: 1,
+            node: None,
         }));
         let mut live = hub.subscribe();
         let sink = FlakySink::default();
@@ -269,6 +270,7 @@ mod tests {
             memory_bytes: u64::MAX,
             lag_capacity: 100_000,
             first_seq: 1,
+            node: None,
         }));
         let sink = FlakySink::default();
         let writer =

@@ -3,13 +3,14 @@
 
 use app::protocol::{ConflictBody, ErrorBody, FailedProcess, Health, ProcessAction};
 use app::{ProcessInfo, ProcessState, StatusMessage};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use utoipa::OpenApi;
 
+use super::processes::{self, NodeQuery};
 use super::{ApiError, AppState};
 use crate::supervisor::ControlError;
 
@@ -57,42 +58,45 @@ pub fn routes() -> Router<AppState> {
         FailedProcess,
         app::protocol::Info,
         app::protocol::LogFileStats,
+        app::protocol::ClusterInfo,
+        app::protocol::NodeInfo,
     ))
 )]
 pub struct ApiDoc;
 
-fn not_found(name: &str) -> ApiError {
-    ApiError::not_found(format!("no process named `{name}`"))
-}
-
-/// Every configured process with its state, restarts and resource use.
+/// Every configured process with its state, restarts and resource use (in
+/// a cluster, every node's, each with its `node`).
 #[utoipa::path(get, path = "/api/processes", tag = "processes",
     responses((status = 200, description = "All processes, in configuration order", body = Vec<ProcessInfo>)))]
 pub async fn list_processes(State(state): State<AppState>) -> Json<Vec<ProcessInfo>> {
-    Json(state.supervisor.list())
+    Json(processes::all(&state))
 }
 
 /// One process.
 #[utoipa::path(get, path = "/api/processes/{name}", tag = "processes",
-    params(("name" = String, Path, description = "The configured process name")),
+    params(
+        ("name" = String, Path, description = "The configured process name"),
+        ("node" = Option<String>, Query, description = "In a cluster: the node, when the name is on several"),
+    ),
     responses(
         (status = 200, body = ProcessInfo),
         (status = 404, description = "No such process", body = ErrorBody),
+        (status = 409, description = "The name is on several nodes: add ?node=", body = ErrorBody),
     ))]
 pub async fn get_process(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(query): Query<NodeQuery>,
 ) -> Result<Json<ProcessInfo>, ApiError> {
-    state
-        .supervisor
-        .get(&name)
-        .map(Json)
-        .ok_or_else(|| not_found(&name))
+    processes::find(&state, &name, query.node.as_deref()).map(Json)
 }
 
 /// Starts a stopped, exited, failed or backing-off process.
 #[utoipa::path(post, path = "/api/processes/{name}/start", tag = "processes",
-    params(("name" = String, Path, description = "The configured process name")),
+    params(
+        ("name" = String, Path, description = "The configured process name"),
+        ("node" = Option<String>, Query, description = "In a cluster: the node, when the name is on several"),
+    ),
     responses(
         (status = 202, description = "Starting; the body is the new state", body = ProcessInfo),
         (status = 404, description = "No such process", body = ErrorBody),
@@ -101,14 +105,18 @@ pub async fn get_process(
 pub async fn start_process(
     state: State<AppState>,
     name: Path<String>,
+    query: Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
-    control(state, name, ProcessAction::Start).await
+    control(state, name, query, ProcessAction::Start).await
 }
 
 /// Stops a process and everything it started: the stop signal to its
 /// process group, SIGKILL after the stop timeout.
 #[utoipa::path(post, path = "/api/processes/{name}/stop", tag = "processes",
-    params(("name" = String, Path, description = "The configured process name")),
+    params(
+        ("name" = String, Path, description = "The configured process name"),
+        ("node" = Option<String>, Query, description = "In a cluster: the node, when the name is on several"),
+    ),
     responses(
         (status = 202, description = "Stopping; the body is the new state", body = ProcessInfo),
         (status = 404, description = "No such process", body = ErrorBody),
@@ -117,13 +125,17 @@ pub async fn start_process(
 pub async fn stop_process(
     state: State<AppState>,
     name: Path<String>,
+    query: Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
-    control(state, name, ProcessAction::Stop).await
+    control(state, name, query, ProcessAction::Stop).await
 }
 
 /// Stops the process if it runs, then starts it again.
 #[utoipa::path(post, path = "/api/processes/{name}/restart", tag = "processes",
-    params(("name" = String, Path, description = "The configured process name")),
+    params(
+        ("name" = String, Path, description = "The configured process name"),
+        ("node" = Option<String>, Query, description = "In a cluster: the node, when the name is on several"),
+    ),
     responses(
         (status = 202, description = "Restarting; the body is the new state", body = ProcessInfo),
         (status = 404, description = "No such process", body = ErrorBody),
@@ -132,18 +144,22 @@ pub async fn stop_process(
 pub async fn restart_process(
     state: State<AppState>,
     name: Path<String>,
+    query: Query<NodeQuery>,
 ) -> Result<Response, ApiError> {
-    control(state, name, ProcessAction::Restart).await
+    control(state, name, query, ProcessAction::Restart).await
 }
 
 async fn control(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Query(query): Query<NodeQuery>,
     action: ProcessAction,
 ) -> Result<Response, ApiError> {
-    match state.supervisor.control(&name, action).await {
+    match processes::control(&state, &name, query.node.as_deref(), action).await? {
         Ok(info) => Ok((StatusCode::ACCEPTED, Json(info)).into_response()),
-        Err(ControlError::NotFound(_)) => Err(not_found(&name)),
+        Err(ControlError::NotFound { name }) => {
+            Err(ApiError::not_found(format!("no process named `{name}`")))
+        }
         Err(ControlError::Conflict { message, current }) => {
             Err(ApiError::conflict(message, *current))
         }

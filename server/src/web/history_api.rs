@@ -20,7 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::query::{decode, parse_time};
 use super::{ApiError, AppState};
-use crate::history::{Export, History, HistoryQuery};
+use crate::history::{Export, History, HistoryQuery, MAX_PAGE_BYTES};
 use crate::hub::Frame;
 
 const DEFAULT_LIMIT: usize = 200;
@@ -150,14 +150,18 @@ pub async fn list_logs(
     let place = reader_place(&state.history_readers).await?;
     let history = state.history.clone();
     let query = history_query.within(QUERY_TIME_LIMIT);
-    let frames = tokio::task::spawn_blocking(move || {
+    let (frames, query) = tokio::task::spawn_blocking(move || {
         let page = history.page(&query);
-        drop(place);
-        page
+        (page, query)
     })
     .await
-    .map_err(|e| ApiError::internal(e.to_string()))?
-    .map_err(read_error)?;
+    .map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut frames = frames.map_err(read_error)?;
+    if let Some(cluster) = &state.cluster {
+        // In a cluster, what memory no longer holds is in the stream.
+        older_from_stream(&state, cluster, &query, &mut frames).await?;
+    }
+    drop(place);
     let mut body =
         BytesMut::with_capacity(frames.iter().map(|f| f.json.len() + 1).sum::<usize>() + 2);
     body.put_u8(b'[');
@@ -169,6 +173,47 @@ pub async fn list_logs(
     }
     body.put_u8(b']');
     Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+}
+
+/// Adds to a page of the view's memory the older entries the cluster's
+/// stream still holds, up to the page's limits.
+async fn older_from_stream(
+    state: &AppState,
+    cluster: &crate::cluster::ClusterHandle,
+    query: &HistoryQuery,
+    frames: &mut Vec<Arc<Frame>>,
+) -> Result<(), ApiError> {
+    let bytes: usize = frames.iter().map(|f| f.json.len() + 1).sum();
+    if frames.len() >= query.limit || bytes >= MAX_PAGE_BYTES || !cluster.reader.available() {
+        return Ok(());
+    }
+    let oldest_in_memory = state
+        .hub
+        .oldest_kept()
+        .unwrap_or_else(|| state.hub.next_seq());
+    let below = query
+        .before_seq
+        .map_or(oldest_in_memory, |b| b.min(oldest_in_memory));
+    let deadline = query
+        .deadline
+        .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);
+    let older = cluster
+        .reader
+        .older(below, query.limit - frames.len(), deadline, |e| {
+            query.matches(e)
+        })
+        .await
+        .map_err(|why| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why))?;
+    let mut bytes = bytes;
+    for entry in older {
+        let frame = Arc::new(Frame::new(entry));
+        bytes += frame.json.len() + 1;
+        frames.push(frame);
+        if bytes >= MAX_PAGE_BYTES {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// One line of the plain-text download: [`text_line`] without terminal
@@ -258,6 +303,19 @@ pub async fn download_logs(
             format!("{DOWNLOADS} downloads are under way already; try again when one ends"),
         )
     })?;
+    // In a cluster, entries older than memory come first, from the stream.
+    let older = match &state.cluster {
+        Some(cluster) => Some(StreamPart {
+            reader: cluster.reader.clone(),
+            query: history_query.clone(),
+            next: history_query.after_seq.map_or(1, |a| a + 1),
+            end: state
+                .hub
+                .oldest_kept()
+                .unwrap_or_else(|| state.hub.next_seq()),
+        }),
+        None => None,
+    };
     let export = start_export(&state.history, history_query).await?;
     let render: fn(&Frame, &mut BytesMut) = match (jsonl, raw) {
         (true, _) => json_line,
@@ -278,7 +336,7 @@ pub async fn download_logs(
                 format!("attachment; filename=\"logdeck-{stamp}.{extension}\""),
             ),
         ],
-        export_body(export, place, render),
+        export_body(older, export, place, render),
     )
         .into_response())
 }
@@ -297,10 +355,19 @@ async fn start_export(history: &History, query: HistoryQuery) -> Result<Export, 
 /// thread and causes no reading (and is cut off by the connection's write
 /// stall limit). The download's `place` is held until the body ends.
 fn export_body(
+    older: Option<StreamPart>,
     export: Export,
     place: OwnedSemaphorePermit,
     render: fn(&Frame, &mut BytesMut),
 ) -> Body {
+    let older = futures::stream::unfold(older, move |part| async move {
+        let mut part = part?;
+        match part.piece(render).await {
+            Ok(Some(piece)) => Some((Ok(piece), Some(part))),
+            Ok(None) => None,
+            Err(error) => Some((Err(error), None)),
+        }
+    });
     let pieces = futures::stream::unfold(Some((export, place)), move |reading| async move {
         let (mut export, place) = reading?;
         let read = tokio::task::spawn_blocking(move || {
@@ -323,7 +390,54 @@ fn export_body(
             Err(error) => Some((Err(io::Error::other(error)), None)),
         }
     });
-    Body::from_stream(pieces)
+    Body::from_stream(futures::StreamExt::chain(older, pieces))
+}
+
+/// The part of a download in a cluster that only the stream holds: its
+/// entries from `next` up to (not including) `end`, where memory starts.
+struct StreamPart {
+    reader: crate::cluster::StreamReader,
+    query: HistoryQuery,
+    next: u64,
+    end: u64,
+}
+
+impl StreamPart {
+    /// Entries in the stream read per piece.
+    const WINDOW: u64 = 2_000;
+
+    /// The next non-empty piece, or `None` when the part is done.
+    async fn piece(
+        &mut self,
+        render: fn(&Frame, &mut BytesMut),
+    ) -> io::Result<Option<bytes::Bytes>> {
+        if self.next == 1 {
+            // Start where the stream does.
+            if let Ok((first, _)) = self.reader.bounds().await {
+                self.next = first.max(1);
+            }
+        }
+        while self.next < self.end {
+            let to = (self.next + Self::WINDOW - 1).min(self.end - 1);
+            let deadline = tokio::time::Instant::now() + QUERY_TIME_LIMIT;
+            let mut piece = BytesMut::new();
+            let query = &self.query;
+            self.reader
+                .read(self.next, to, deadline, |entry| {
+                    if query.matches(&entry) {
+                        render(&Frame::new(entry), &mut piece);
+                    }
+                    true
+                })
+                .await
+                .map_err(|why| io::Error::new(io::ErrorKind::TimedOut, why))?;
+            self.next = to + 1;
+            if !piece.is_empty() {
+                return Ok(Some(piece.freeze()));
+            }
+        }
+        Ok(None)
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `GET /api/info`: the server run's identity and log counters.
 
-use app::protocol::Info;
+use app::protocol::{ClusterInfo, Info};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,5 +29,18 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
             .map(|f| f.dir.display().to_string()),
         log_files: state.writer_stats.as_ref().map(|stats| stats.snapshot()),
         websocket_clients: state.clients.open(),
+        node: state.cluster.as_ref().map(|c| c.node.clone()),
+        cluster: state.cluster.as_ref().map(|cluster| {
+            use std::sync::atomic::Ordering::Relaxed;
+            let stats = &cluster.publisher;
+            ClusterInfo {
+                status: cluster.status().as_str().to_owned(),
+                stream: cluster.reader.stream().to_owned(),
+                nodes: cluster.directory.nodes(),
+                published: stats.published.load(Relaxed),
+                buffered_bytes: stats.buffered_bytes.load(Relaxed),
+                dropped: stats.dropped.load(Relaxed),
+            }
+        }),
     })
 }

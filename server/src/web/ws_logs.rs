@@ -42,6 +42,8 @@ const BATCH_WAIT: Duration = Duration::from_millis(50);
 const PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Client frames larger than this close the connection.
 pub const MAX_CLIENT_FRAME: usize = 4096;
+/// How long a resume may read the cluster's stream for what memory lacks.
+const RESUME_READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// Close code for a policy violation (RFC 6455), used for invalid options.
 const POLICY_VIOLATION: u16 = 1008;
@@ -137,10 +139,18 @@ pub async fn upgrade(
     };
     // Subscribe (and take the replay) before the handshake completes, so
     // nothing published after the client's request is missed.
-    let (backlog, entries, gap) = match options.replay {
+    let (mut backlog, entries, mut gap) = match options.replay {
         Some(replay) => state.hub.replay(replay),
         None => (Vec::new(), state.hub.subscribe(), None),
     };
+    // In a cluster, what this node's memory lacks of a resume may still be
+    // in the stream: a client moved to this node by a load balancer gets
+    // everything it missed.
+    if let (Some(missing), Some(cluster)) = (gap, &state.cluster) {
+        let (older, rest) = from_stream(cluster, missing).await;
+        gap = rest;
+        backlog.splice(0..0, older);
+    }
     let hub = state.hub.clone();
     // A child token per connection: waiting on it touches only this
     // connection's own lock, not one shared by every client on every entry.
@@ -159,6 +169,47 @@ pub async fn upgrade(
             .await;
         drop(slot);
     })
+}
+
+/// The entries of `gap` the cluster's stream still holds, and what remains
+/// missing (those it no longer holds, or could not read in time).
+async fn from_stream(
+    cluster: &crate::cluster::ClusterHandle,
+    gap: Gap,
+) -> (Vec<Arc<Frame>>, Option<Gap>) {
+    let first = gap.last_missing + 1 - gap.missing;
+    let deadline = Instant::now() + RESUME_READ_LIMIT;
+    let mut found = Vec::new();
+    let read = cluster
+        .reader
+        .read(first, gap.last_missing, deadline, |entry| {
+            found.push(Arc::new(Frame::new(entry)));
+            true
+        })
+        .await;
+    let complete = read.is_ok()
+        && found.first().map(|f| f.entry.seq) == Some(first)
+        && found.last().map(|f| f.entry.seq) == Some(gap.last_missing);
+    if complete {
+        return (found, None);
+    }
+    // Keep only a contiguous run ending where memory starts.
+    let mut end = gap.last_missing;
+    let mut kept = Vec::new();
+    for frame in found.into_iter().rev() {
+        if frame.entry.seq != end {
+            break;
+        }
+        end -= 1;
+        kept.push(frame);
+    }
+    kept.reverse();
+    let still_missing = end + 1 - first;
+    let rest = (still_missing > 0).then_some(Gap {
+        missing: still_missing,
+        last_missing: end,
+    });
+    (kept, rest)
 }
 
 struct Connection {
@@ -417,6 +468,7 @@ mod tests {
             pid: None,
             continued: false,
             dropped: None,
+            node: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `GET /ws/status`: the full process table on connect, then one JSON
 //! message per change, and fresh CPU and memory figures once a second
-//! while the client stays connected.
+//! while the client stays connected. In a cluster, every node's processes
+//! (the others' as their nodes report them).
 
 use app::StatusMessage;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -11,7 +12,23 @@ use tokio_util::sync::CancellationToken;
 
 use super::connection::ClientAddr;
 use super::AppState;
-use crate::supervisor::{StatusEvents, SupervisorHandle};
+use crate::cluster::ProcessEvents;
+use crate::supervisor::StatusEvents;
+
+/// Process changes: this node's, or every node's in a cluster.
+enum Changes {
+    Local(StatusEvents),
+    Cluster(ProcessEvents),
+}
+
+impl Changes {
+    async fn recv(&mut self) -> Option<app::ProcessInfo> {
+        match self {
+            Changes::Local(events) => events.recv().await.ok(),
+            Changes::Cluster(events) => events.recv().await,
+        }
+    }
+}
 
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -23,7 +40,10 @@ pub async fn upgrade(
         Err(refusal) => return refusal.into_response(),
     };
     // Subscribe before the snapshot so no change falls between the two.
-    let events = state.supervisor.subscribe();
+    let events = match &state.cluster {
+        Some(cluster) => Changes::Cluster(cluster.directory.subscribe()),
+        None => Changes::Local(state.supervisor.subscribe()),
+    };
     // The same bound on what a client may send as on /ws/logs: a frame
     // (or a message of many) over it closes the connection instead of
     // being buffered.
@@ -31,20 +51,22 @@ pub async fn upgrade(
         .max_frame_size(super::ws_logs::MAX_CLIENT_FRAME)
         .read_buffer_size(super::ws_logs::MAX_CLIENT_FRAME)
         .on_upgrade(move |socket| async move {
-            serve(socket, state.supervisor, events, state.shutdown).await;
+            let shutdown = state.shutdown.clone();
+            serve(socket, state, events, shutdown).await;
             drop(slot);
         })
 }
 
 async fn serve(
     socket: WebSocket,
-    supervisor: SupervisorHandle,
-    mut events: StatusEvents,
+    state: AppState,
+    mut events: Changes,
     shutdown: CancellationToken,
 ) {
+    let supervisor = &state.supervisor;
     let (mut sink, mut incoming) = socket.split();
     let snapshot = StatusMessage::Snapshot {
-        processes: supervisor.list(),
+        processes: super::processes::all(&state),
     };
     if sink.send(text(&snapshot)).await.is_err() {
         return;
@@ -55,8 +77,8 @@ async fn serve(
     loop {
         let sent = tokio::select! {
             event = events.recv() => match event {
-                Ok(process) => sink.send(text(&StatusMessage::Process { process })).await,
-                Err(_) => break,
+                Some(process) => sink.send(text(&StatusMessage::Process { process })).await,
+                None => break,
             },
             _ = resources.tick() => {
                 let mut result = Ok(());

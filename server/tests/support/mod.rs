@@ -83,6 +83,17 @@ impl TestServer {
         client
     }
 
+    /// Ends the server at once, as SIGKILL would end its process: no
+    /// shutdown, nothing flushed (its children die with their runners).
+    pub async fn kill(mut self) {
+        // Held until the task is gone: dropping it would start a shutdown.
+        let _stop = self.stop.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     /// Shuts the server down as SIGTERM would and waits until it has.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
@@ -488,4 +499,129 @@ pub fn process_gone(pid: i32) -> bool {
                 .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
         })
         .unwrap_or(true)
+}
+
+/// A real `nats-server` with JetStream, on a free loopback port with a
+/// store directory of its own; stopped (by its pid) when dropped.
+pub struct NatsServer {
+    child: Option<std::process::Child>,
+    pub url: String,
+    port: u16,
+    token: String,
+    dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Where the project's bootstrap installs the server.
+    fn binary() -> std::path::PathBuf {
+        if let Ok(path) = std::env::var("NATS_SERVER") {
+            return path.into();
+        }
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/nats/bin/nats-server");
+        assert!(
+            path.is_file(),
+            "{} is missing: run scripts/bootstrap.sh --test (or make test)",
+            path.display()
+        );
+        path
+    }
+
+    /// Starts a server that wants `token`.
+    pub fn start(token: &str) -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = NatsServer {
+            child: None,
+            url: String::new(),
+            port: 0,
+            token: token.to_owned(),
+            dir,
+        };
+        server.spawn(None);
+        server
+    }
+
+    /// A port nothing listens on now, for a server started later.
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("bind")
+            .local_addr()
+            .expect("addr")
+            .port()
+    }
+
+    /// Starts a server on `port` (not yet listening).
+    pub fn start_on(port: u16, token: &str) -> NatsServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = NatsServer {
+            child: None,
+            url: String::new(),
+            port,
+            token: token.to_owned(),
+            dir,
+        };
+        server.spawn(Some(port));
+        server
+    }
+
+    fn spawn(&mut self, port: Option<u16>) {
+        use std::os::unix::process::CommandExt;
+        let ports = self.dir.path().join("ports");
+        let _ = std::fs::remove_dir_all(&ports);
+        std::fs::create_dir_all(&ports).expect("ports dir");
+        let child = std::process::Command::new(Self::binary())
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(port.map_or_else(|| "-1".to_owned(), |p| p.to_string()))
+            .args(["-js", "-sd"])
+            .arg(self.dir.path().join("store"))
+            .args(["--auth", &self.token, "--ports_file_dir"])
+            .arg(&ports)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start nats-server");
+        let pid = child.id();
+        self.child = Some(child);
+        // It writes its address once it listens.
+        let file = ports.join(format!("nats-server_{pid}.ports"));
+        let started = std::time::Instant::now();
+        let text = loop {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                if text.contains("nats://") {
+                    break text;
+                }
+            }
+            assert!(started.elapsed() < DEADLINE, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let ports: serde_json::Value = serde_json::from_str(&text).expect("ports file");
+        self.url = ports["nats"][0].as_str().expect("nats url").to_owned();
+        self.port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port");
+    }
+
+    /// Kills the server (SIGKILL, nothing flushed)...
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// ...and starts it again on the same port with the same store.
+    pub fn restart(&mut self) {
+        self.kill();
+        let port = self.port;
+        self.spawn(Some(port));
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -86,7 +86,13 @@ pub async fn dmb_logs(
     let incremental = cursor.is_some() || tail_bytes.is_some() || file_id.is_some();
     let place = reader_place(&state.history_readers).await?;
     let history = state.history.clone();
-    let start_seq = state.supervisor.start_seq(&process);
+    // In a cluster the history is numbered by the stream, not by this
+    // node's supervisor.
+    let start_seq = state
+        .cluster
+        .is_none()
+        .then(|| state.supervisor.start_seq(&process))
+        .flatten();
     let answer = tokio::task::spawn_blocking(move || {
         let _place = place;
         if incremental {

@@ -15,13 +15,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use app::ProcessInfo;
+
 use super::unknown;
 use crate::supervisor::ControlError;
+use crate::web::processes;
 use crate::web::{ApiError, AppState};
 
 /// How long a start may take before DMB's routes answer anyway (waiting
 /// for dependencies counts).
 const START_WAIT: Duration = Duration::from_secs(30);
+/// How long a stop may take on another node, whose stop timeout this node
+/// does not know.
+const DEFAULT_STOP_WAIT: Duration = Duration::from_secs(15);
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -32,15 +38,45 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/process/restart-service", post(restart_service))
 }
 
-/// DMB's request body.
+/// DMB's request body; `node` is Logdeck's addition, for a cluster.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ServiceRequest {
     pub process_name: String,
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct StatusQuery {
     pub process_name: String,
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+/// The process a DMB request names: DMB's 404, or 409 when a cluster has
+/// the name on several nodes and the request chose none.
+fn resolve(state: &AppState, name: &str, node: Option<&str>) -> Result<ProcessInfo, Box<Response>> {
+    processes::find(state, name, node).map_err(|error| {
+        Box::new(if error.status() == StatusCode::NOT_FOUND {
+            unknown()
+        } else {
+            error.into_response()
+        })
+    })
+}
+
+/// How long a stop of `process` may take: its own stop timeout here, the
+/// default elsewhere (other nodes do not share their configuration).
+fn stop_wait(state: &AppState, process: &ProcessInfo) -> Duration {
+    let here = state
+        .cluster
+        .as_ref()
+        .is_none_or(|cluster| process.node.as_deref() == Some(cluster.node.as_str()));
+    let timeout = here
+        .then(|| state.supervisor.summary(&process.name))
+        .flatten()
+        .map_or(DEFAULT_STOP_WAIT, |summary| summary.stop_timeout);
+    timeout + Duration::from_secs(5)
 }
 
 /// DMB's success answer.
@@ -77,25 +113,29 @@ fn dmb_status(state: &ProcessState) -> &'static str {
 #[utoipa::path(get, path = "/process/processes", tag = "dmb-compatible",
     responses((status = 200, description = "`{\"processes\": [...]}`")))]
 pub async fn list_services(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let processes: Vec<serde_json::Value> = state
-        .supervisor
-        .list()
+    let processes: Vec<serde_json::Value> = processes::all(&state)
         .into_iter()
-        .filter_map(|info| {
-            let summary = state.supervisor.summary(&info.name)?;
-            Some(json!({
+        .map(|info| {
+            let here = state
+                .cluster
+                .as_ref()
+                .is_none_or(|cluster| info.node.as_deref() == Some(cluster.node.as_str()));
+            // Environment values may hold secrets; the summary has only
+            // their names. Other nodes' configuration is not shared.
+            let summary = here.then(|| state.supervisor.summary(&info.name)).flatten();
+            let enabled = summary.as_ref().is_none_or(|s| s.autostart);
+            json!({
                 "name": info.name,
                 "process_name": info.name,
-                "enabled": summary.autostart,
-                // Environment values may hold secrets; the summary has
-                // only their names.
+                "enabled": enabled,
                 "config": summary,
                 "version": null,
                 "key": info.name,
                 "config_key": info.name,
                 "repo_url": null,
                 "status": dmb_status(&info.state),
-            }))
+                "node": info.node,
+            })
         })
         .collect();
     Json(json!({ "processes": processes }))
@@ -110,9 +150,7 @@ pub async fn service_status(
     State(state): State<AppState>,
     Query(query): Query<StatusQuery>,
 ) -> Response {
-    let status = state
-        .supervisor
-        .get(&query.process_name)
+    let status = processes::find(&state, &query.process_name, query.node.as_deref())
         .map_or("stopped", |info| dmb_status(&info.state));
     Json(json!({ "process_name": query.process_name, "status": status })).into_response()
 }
@@ -130,16 +168,21 @@ pub async fn start_service(
     Json(request): Json<ServiceRequest>,
 ) -> Response {
     let name = request.process_name;
-    match state.supervisor.control(&name, ProcessAction::Start).await {
+    let process = match resolve(&state, &name, request.node.as_deref()) {
+        Ok(process) => process,
+        Err(refusal) => return *refusal,
+    };
+    match processes::control(&state, &name, process.node.as_deref(), ProcessAction::Start).await {
         // Starting a running service is what the caller wants already.
-        Ok(_) | Err(ControlError::Conflict { .. }) => {}
-        Err(ControlError::NotFound(_)) => return unknown(),
-        Err(error) => return detail(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        Ok(Ok(_) | Err(ControlError::Conflict { .. })) => {}
+        Ok(Err(ControlError::NotFound { .. })) => return unknown(),
+        Ok(Err(error)) => return detail(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        Err(error) => return error.into_response(),
     }
-    let settled = state
-        .supervisor
-        .wait_for(&name, START_WAIT, |s| !matches!(s, ProcessState::Starting))
-        .await;
+    let settled = processes::wait_for(&state, &process, START_WAIT, |s| {
+        !matches!(s, ProcessState::Starting)
+    })
+    .await;
     match settled {
         Some(info) if info.state.is_alive() => ok("Service started successfully", name),
         _ => detail(
@@ -163,24 +206,28 @@ pub async fn stop_service(
     Json(request): Json<ServiceRequest>,
 ) -> Response {
     let name = request.process_name;
-    let Some(summary) = state.supervisor.summary(&name) else {
-        return unknown();
+    let process = match resolve(&state, &name, request.node.as_deref()) {
+        Ok(process) => process,
+        Err(refusal) => return *refusal,
     };
-    match state.supervisor.control(&name, ProcessAction::Stop).await {
-        Ok(_) => {}
-        Err(ControlError::Conflict { current, .. }) if current.state == ProcessState::Stopping => {
+    match processes::control(&state, &name, process.node.as_deref(), ProcessAction::Stop).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(ControlError::Conflict { current, .. }))
+            if current.state == ProcessState::Stopping =>
+        {
             return ok("Shutdown already in progress", name);
         }
         // Not running: stopped is what the caller wants already.
-        Err(ControlError::Conflict { .. }) => return ok("Service stopped successfully", name),
-        Err(ControlError::NotFound(_)) => return unknown(),
-        Err(error) => return detail(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        Ok(Err(ControlError::Conflict { .. })) => return ok("Service stopped successfully", name),
+        Ok(Err(ControlError::NotFound { .. })) => return unknown(),
+        Ok(Err(error)) => return detail(StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        Err(error) => return error.into_response(),
     }
-    let wait = summary.stop_timeout + Duration::from_secs(5);
-    state
-        .supervisor
-        .wait_for(&name, wait, |s| !matches!(s, ProcessState::Stopping))
-        .await;
+    let wait = stop_wait(&state, &process);
+    processes::wait_for(&state, &process, wait, |s| {
+        !matches!(s, ProcessState::Stopping)
+    })
+    .await;
     ok("Service stopped successfully", name)
 }
 
@@ -197,30 +244,33 @@ pub async fn restart_service(
     Json(request): Json<ServiceRequest>,
 ) -> Response {
     let name = request.process_name;
-    let Some(summary) = state.supervisor.summary(&name) else {
-        return unknown();
+    let process = match resolve(&state, &name, request.node.as_deref()) {
+        Ok(process) => process,
+        Err(refusal) => return *refusal,
     };
-    match state
-        .supervisor
-        .control(&name, ProcessAction::Restart)
-        .await
+    match processes::control(
+        &state,
+        &name,
+        process.node.as_deref(),
+        ProcessAction::Restart,
+    )
+    .await
     {
-        Ok(_) => {}
-        Err(ControlError::NotFound(_)) => return unknown(),
-        Err(error) => {
+        Ok(Ok(_)) => {}
+        Ok(Err(ControlError::NotFound { .. })) => return unknown(),
+        Ok(Err(error)) => {
             return detail(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Failed to restart {name}: {error}"),
             );
         }
+        Err(error) => return error.into_response(),
     }
-    let wait = summary.stop_timeout + START_WAIT;
-    let settled = state
-        .supervisor
-        .wait_for(&name, wait, |s| {
-            !matches!(s, ProcessState::Stopping | ProcessState::Starting)
-        })
-        .await;
+    let wait = stop_wait(&state, &process) + START_WAIT;
+    let settled = processes::wait_for(&state, &process, wait, |s| {
+        !matches!(s, ProcessState::Stopping | ProcessState::Starting)
+    })
+    .await;
     match settled {
         Some(info) if info.state.is_alive() => ok("Service restarted successfully", name),
         Some(info) => detail(
