@@ -76,6 +76,8 @@ install_node() {
 # must not swap the binary under it.
 BIN="$TOOLS/bin-$COMMAND-$PROFILE"
 build() {
+  # The cluster scenario runs a real nats-server.
+  scripts/bootstrap.sh --nats
   if [ ! -x target/release/server ]; then
     say "target/release/server is missing: run \`make build\` first"
     exit 1

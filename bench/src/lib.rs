@@ -26,6 +26,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod histogram;
 pub mod line;
 pub mod load;

@@ -221,7 +221,7 @@ fn int(x: f64) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -637,6 +637,21 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         }
     }
 
+    let mut cluster_sizes: Vec<usize> = runs
+        .iter()
+        .filter(|r| r.scenario == "cluster")
+        .map(|r| r.clients)
+        .collect();
+    cluster_sizes.sort_unstable();
+    cluster_sizes.dedup();
+    let cluster_runs: Vec<&RunResult> = cluster_sizes
+        .into_iter()
+        .filter_map(|c| pick(runs, "cluster", SystemKind::Logdeck, Some(c), |r| r.p99_ms))
+        .collect();
+    if !cluster_runs.is_empty() {
+        cluster_section(w, &cluster_runs);
+    }
+
     browser_section(w, browser);
 
     let _ = writeln!(w, "## How it was measured\n");
@@ -781,3 +796,59 @@ const METHOD: [&str; 9] = [
     "Server CPU is utime+stime of the server process from /proc/<pid>/stat over the window; RSS is VmRSS sampled every 100 ms (peak shown). For the DMB model that is the uvicorn process (children are generators, not counted, for every system).",
     "Before each run the runner checks /proc/loadavg and waits (30 s polls, up to 10 min) while the 1-minute load is above 1.5 with other builds running; the loads seen are in the table above.",
 ];
+
+/// The cluster scenario, one row per number of clients (the median run by
+/// p99): one table of what the clients got, one of what each process of
+/// the cluster used.
+fn cluster_section(w: &mut String, runs: &[&RunResult]) {
+    let Some(first) = runs.first() else { return };
+    let _ = writeln!(
+        w,
+        "\n## 7. Cluster (2 nodes × {} lines/s through nats-server → 2 viewer nodes, {:.0} s)\n",
+        int(first.rate.unwrap_or(0) as f64 / 2.0),
+        first.duration_s
+    );
+    let _ = writeln!(
+        w,
+        "Each client of either viewer node should get every line of both generators, {} lines/s. Latency is from the generator's write on one node to the client of another node reading the frame. A client that falls behind gets a drop notice and skips ahead; \"kept up\" are the clients that got none. Targets: 0 loss for clients that keep up, p99 < 50 ms.\n",
+        int(first.rate.unwrap_or(0) as f64)
+    );
+    let _ = writeln!(
+        w,
+        "| clients | lines/s per client (min) | p50 | p99 | max | lost | drop notices | kept up | their loss | their p99 |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for r in runs {
+        let kept = r.kept_up.as_ref();
+        let _ = writeln!(
+            w,
+            "| {} | {} ({}) | {} | {} | {} | {}{} | {} | {} | {} | {} |",
+            r.clients,
+            r.per_client_rate.map_or("–".into(), int),
+            r.per_client_rate_min.map_or("–".into(), int),
+            ms(r.p50_ms),
+            ms(r.p99_ms),
+            ms(r.max_ms),
+            r.lost_lines.map_or("–".into(), |l| l.to_string()),
+            r.loss_pct.map_or(String::new(), |p| format!(" ({p:.3}%)")),
+            r.notices,
+            kept.map_or("–".into(), |k| k.clients.to_string()),
+            kept.map_or("–".into(), |k| k.lost_lines.to_string()),
+            ms(kept.and_then(|k| k.p99_ms)),
+        );
+    }
+    let names: Vec<&str> = first.members.iter().map(|m| m.name.as_str()).collect();
+    let _ = writeln!(
+        w,
+        "\nCPU (cores) and peak RSS of each process of the cluster:\n\n| clients | {} |\n|---|{}",
+        names.join(" | "),
+        "---|".repeat(names.len())
+    );
+    for r in runs {
+        let cells: Vec<String> = r
+            .members
+            .iter()
+            .map(|m| format!("{:.2}, {}", m.usage.cpu_cores, mib(m.usage.rss_peak_kib)))
+            .collect();
+        let _ = writeln!(w, "| {} | {} |", r.clients, cells.join(" | "));
+    }
+}

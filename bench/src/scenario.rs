@@ -55,6 +55,21 @@ pub struct RunResult {
     pub exit_ok: Option<bool>,
     pub errors: Vec<String>,
     pub load: LoadNote,
+    /// The cluster scenario: CPU and memory of NATS and of each node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<crate::cluster::Member>,
+    /// The cluster scenario: the clients that kept up (got no drop
+    /// notice), what they lost and their p99.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept_up: Option<KeptUp>,
+}
+
+/// What the clients that kept up got.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct KeptUp {
+    pub clients: usize,
+    pub lost_lines: u64,
+    pub p99_ms: Option<f64>,
 }
 
 /// Where runs keep their files, and the programs.
@@ -65,7 +80,7 @@ pub struct Env {
 }
 
 impl Env {
-    fn run_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
+    pub(crate) fn run_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
         let dir = self.work.join(name);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
@@ -229,18 +244,33 @@ pub async fn wait_for_report(path: &Path, wait: Duration) -> Option<GenReport> {
     }
 }
 
-#[allow(clippy::cast_precision_loss)]
 fn summarise(result: &mut RunResult, clients: &[ClientResult], spec: &Stream) {
     let reading: Vec<&ClientResult> = clients.iter().filter(|c| !c.stalled).collect();
-    let secs = spec.duration.as_secs_f64();
-    if !reading.is_empty() {
-        let rates: Vec<f64> = reading.iter().map(|c| c.in_window as f64 / secs).collect();
+    summarise_clients(result, &reading, spec.duration);
+    result.errors.sort();
+    result.errors.dedup();
+}
+
+/// Fills `result` from what `clients` received over a window of
+/// `duration`: their rates, merged latency, notices, errors and, once the
+/// generator has finished, the lines each of them did not get of all it
+/// printed (gaps in `seq` would say nothing when several generators
+/// interleave).
+#[allow(clippy::cast_precision_loss)]
+pub(crate) fn summarise_clients(
+    result: &mut RunResult,
+    clients: &[&ClientResult],
+    duration: Duration,
+) {
+    let secs = duration.as_secs_f64();
+    if !clients.is_empty() {
+        let rates: Vec<f64> = clients.iter().map(|c| c.in_window as f64 / secs).collect();
         result.total_rate = Some(rates.iter().sum());
         result.per_client_rate = Some(rates.iter().sum::<f64>() / rates.len() as f64);
         result.per_client_rate_min = rates.iter().copied().reduce(f64::min);
     }
     let mut latency = Histogram::default();
-    for client in &reading {
+    for client in clients {
         latency.merge(&client.latency);
         result.notices += client.notices;
         if let Some(error) = &client.error {
@@ -251,16 +281,14 @@ fn summarise(result: &mut RunResult, clients: &[ClientResult], spec: &Stream) {
     result.p99_ms = latency.quantile_ns(0.99).map(|ns| ns / 1e6);
     result.max_ms = (latency.count > 0).then(|| latency.max_ns as f64 / 1e6);
     if let Some(gen) = result.gen.as_ref().filter(|g| g.done) {
-        let lost: u64 = reading
+        let lost: u64 = clients
             .iter()
             .map(|c| gen.lines.saturating_sub(c.received))
             .sum();
         result.lost_lines = Some(lost);
-        let printed = gen.lines * reading.len() as u64;
+        let printed = gen.lines * clients.len() as u64;
         result.loss_pct = (printed > 0).then(|| lost as f64 * 100.0 / printed as f64);
     }
-    result.errors.sort();
-    result.errors.dedup();
 }
 
 /// Idle memory: RSS with no client, then with `clients` idle ones.

@@ -42,6 +42,8 @@ pub struct Tools {
     pub frontail_client: PathBuf,
     /// The `node_modules` that holds socket.io-client@2.
     pub node_modules: PathBuf,
+    /// nats-server, for the cluster scenario.
+    pub nats: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -196,6 +198,39 @@ impl Running {
         if kind != SystemKind::Frontail {
             command.stdin(Stdio::null());
         }
+        Running::launch(kind, command, port, feeder, out, err, dir).await
+    }
+
+    /// Starts Logdeck with `config` (a whole configuration file) in `dir`.
+    pub async fn logdeck_with(tools: &Tools, dir: &Path, config: &str) -> anyhow::Result<Running> {
+        let port = free_port()?;
+        let out = std::fs::File::create(dir.join("logdeck.out"))?;
+        let err = std::fs::File::create(dir.join("logdeck.err"))?;
+        let path = dir.join("logdeck.toml");
+        std::fs::write(&path, config)?;
+        let mut command = Command::new(&tools.server);
+        command
+            .arg("--addr")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--config")
+            .arg(&path)
+            .current_dir(&tools.root)
+            .env("LOGDECK_LOG", "warn")
+            .stdin(Stdio::null());
+        Running::launch(SystemKind::Logdeck, command, port, None, out, err, dir).await
+    }
+
+    /// Spawns `command` (which serves `kind` on `port`) and waits until it
+    /// answers its health check.
+    async fn launch(
+        kind: SystemKind,
+        mut command: Command,
+        port: u16,
+        feeder: Option<Child>,
+        out: std::fs::File,
+        err: std::fs::File,
+        dir: &Path,
+    ) -> anyhow::Result<Running> {
         let started = Instant::now();
         let child = command
             .stdout(out)
@@ -304,6 +339,27 @@ fn logdeck_config(gen: &str, generators: &[Vec<String>]) -> String {
 pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// The body of `GET path` when it answers 200 (`Connection: close`, a
+/// plain body).
+pub async fn http_get(port: u16, path: &str) -> Option<Vec<u8>> {
+    let attempt = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.ok()?;
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&raw[..split]);
+        (head.starts_with("HTTP/1.1 200") && !head.to_ascii_lowercase().contains("chunked"))
+            .then(|| raw[split + 4..].to_vec())
+    };
+    tokio::time::timeout(Duration::from_secs(2), attempt)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Whether `GET path` answers 200.

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bench::cluster::{self, ClusterSpec};
 use bench::load::wait_for_quiet;
 use bench::load::{builds_running, load1, LoadNote};
 use bench::report::{render, BrowserResult, Machine};
@@ -144,7 +145,14 @@ struct Suite {
     rustc: String,
 }
 
-const SCENARIOS: [&str; 5] = ["fanout", "latency", "isolation", "idle", "startup"];
+const SCENARIOS: [&str; 6] = [
+    "fanout",
+    "latency",
+    "isolation",
+    "idle",
+    "startup",
+    "cluster",
+];
 
 /// Sizes per profile.
 struct Sizes {
@@ -159,6 +167,7 @@ struct Sizes {
     idle_settle: IdleSettle,
     startup_processes: usize,
     startup_samples: usize,
+    cluster: ClusterSpec,
 }
 
 fn sizes(profile: Profile) -> Sizes {
@@ -190,6 +199,12 @@ fn sizes(profile: Profile) -> Sizes {
             },
             startup_processes: 10,
             startup_samples: 5,
+            cluster: ClusterSpec {
+                rate: 5_000,
+                duration: Duration::from_secs(20),
+                clients_per_viewer: vec![5, 50, 500],
+                drain: Duration::from_secs(20),
+            },
         },
         Profile::Smoke => Sizes {
             fanout_clients: vec![10],
@@ -218,6 +233,12 @@ fn sizes(profile: Profile) -> Sizes {
             },
             startup_processes: 10,
             startup_samples: 1,
+            cluster: ClusterSpec {
+                rate: 500,
+                duration: Duration::from_millis(500),
+                clients_per_viewer: vec![5],
+                drain: Duration::from_secs(10),
+            },
         },
     }
 }
@@ -263,6 +284,7 @@ fn tools_at(root: &Path, tools_dir: &Path, bin_dir: &Path) -> Tools {
         frontail: tools_dir.join("npm/node_modules/frontail/index.js"),
         frontail_client: root.join("bench/peers/frontail_client.js"),
         node_modules: tools_dir.join("npm/node_modules"),
+        nats: root.join(".tools/nats/bin/nats-server"),
     }
 }
 
@@ -394,6 +416,22 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                     }
                 }
                 "latency" => plans.extend(once(Some(&sizes.latency))),
+                // Logdeck's alone: the others have no cluster.
+                "cluster" => {
+                    if systems.contains(&SystemKind::Logdeck) {
+                        for &per_viewer in &sizes.cluster.clients_per_viewer {
+                            let stream = Stream {
+                                scenario: "cluster",
+                                rate: Some(sizes.cluster.rate * 2),
+                                duration: sizes.cluster.duration,
+                                clients: per_viewer * 2,
+                                stalled: 0,
+                                drain: sizes.cluster.drain,
+                            };
+                            plans.push((SystemKind::Logdeck, Some(stream), rep));
+                        }
+                    }
+                }
                 "isolation" => plans.extend(once(Some(&sizes.isolation))),
                 _ => plans.extend(once(None)),
             }
@@ -418,6 +456,9 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                 eprint!("bench: {label} … ");
                 let started = Instant::now();
                 let outcome = match (scenario, &stream) {
+                    ("cluster", Some(stream)) => {
+                        cluster::run(&env, &sizes.cluster, stream.clients / 2, rep, load).await
+                    }
                     (_, Some(stream)) => scenario::stream(&env, system, stream, rep, load).await,
                     ("idle", None) => {
                         scenario::idle(
@@ -513,6 +554,14 @@ fn one_line(run: &RunResult) -> String {
     if let Some(usage) = run.usage {
         parts.push(format!("cpu {:.2}", usage.cpu_cores));
     }
+    for member in &run.members {
+        parts.push(format!(
+            "{} cpu {:.2} rss {} MiB",
+            member.name,
+            member.usage.cpu_cores,
+            member.usage.rss_peak_kib / 1024
+        ));
+    }
     if let Some(kib) = run.idle_kib_per_client {
         parts.push(format!("{kib:.1} KiB per idle client"));
     }
@@ -547,6 +596,17 @@ fn smoke_failures(run: &RunResult) -> Vec<String> {
         "startup" => {
             if run.startup_ms.is_empty() {
                 failures.push("no start-up time".into());
+            }
+        }
+        "cluster" => {
+            if !run.gen.as_ref().is_some_and(|g| g.done) {
+                failures.push("a generator did not finish".into());
+            }
+            if run.lost_lines != Some(0) {
+                failures.push(format!(
+                    "clients lost {:?} lines through the cluster",
+                    run.lost_lines
+                ));
             }
         }
         _ => {
