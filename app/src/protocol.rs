@@ -27,6 +27,9 @@ pub struct Info {
     /// Where log files are written, if anywhere.
     pub log_dir: Option<String>,
     pub log_files: Option<LogFileStats>,
+    /// The indexed store history is read from, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreInfo>,
     /// WebSocket connections open now (logs and status).
     pub websocket_clients: usize,
     /// In a cluster, this node's name...
@@ -76,6 +79,63 @@ pub struct LogFileStats {
     /// Entries that could not be written (disk full, say).
     pub lost: u64,
     pub errors: u64,
+}
+
+/// The store's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct StoreInfo {
+    /// The database file.
+    pub path: String,
+    /// Entries stored since start...
+    pub written: u64,
+    /// ...entries that could not be stored (disk full, say): exact...
+    pub lost: u64,
+    /// ...failed writes...
+    pub errors: u64,
+    /// ...and entries deleted by retention (`retention.max_age`,
+    /// `retention.max_size`).
+    pub expired: u64,
+    /// Bytes the database uses.
+    pub size_bytes: u64,
+    /// The search index holds every entry up to this `seq` (it trails a
+    /// burst, and catches up after; searches read what it has not reached
+    /// yet directly).
+    pub indexed_upto: u64,
+}
+
+/// `GET /api/logs/histogram`: entries per time bucket and level.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Histogram {
+    #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub from: DateTime<Utc>,
+    #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub to: DateTime<Utc>,
+    /// Each bucket's width (a whole number of seconds).
+    pub bucket_ms: u64,
+    /// From `from` on, oldest first, every bucket (empty ones too).
+    pub buckets: Vec<HistogramBucket>,
+}
+
+/// One bucket of a [`Histogram`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct HistogramBucket {
+    #[serde(with = "rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = String, format = DateTime))]
+    pub start: DateTime<Utc>,
+    /// Entries per level, in the order of [`crate::Level::ALL`]: DEBUG, INFO,
+    /// WARNING, ERROR, CRITICAL.
+    pub levels: [u64; 5],
+}
+
+impl HistogramBucket {
+    pub fn total(&self) -> u64 {
+        self.levels.iter().sum()
+    }
 }
 
 /// An error answer: `{"error": "..."}`.
@@ -159,6 +219,7 @@ mod tests {
             oldest_kept_seq: Some(1),
             log_dir: None,
             log_files: Some(LogFileStats::default()),
+            store: None,
             websocket_clients: 2,
             node: None,
             cluster: None,

@@ -60,8 +60,13 @@ pub struct Config {
     pub source: String,
     /// The `process_name` of Logdeck's own entries.
     pub name: String,
-    /// Where per-process log files are written, if anywhere.
+    /// Where the store and the log files go (`log_dir`), if set.
     pub log_dir: Option<PathBuf>,
+    /// Whether entries are also written to per-process JSON Lines files
+    /// under `log_dir` (`log_files = true`).
+    pub log_files: bool,
+    /// The indexed store history is read from (on unless `store = false`).
+    pub store: Option<StoreConfig>,
     /// A log file is rotated when it would grow past this many bytes.
     pub log_size: u64,
     /// How many rotated files are kept beside the current one.
@@ -83,6 +88,19 @@ pub struct Config {
     /// `node`, else the host name. `None` on a single node.
     pub node: Option<String>,
     pub cluster: Option<ClusterConfig>,
+}
+
+/// Where the store is and what it keeps.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// The database: `logdeck.db` under `log_dir`, or without `log_dir`
+    /// under `logdeck-data` next to the configuration file.
+    pub path: PathBuf,
+    /// `retention.max_age`: entries older than this are deleted.
+    pub max_age: Duration,
+    /// `retention.max_size`: the oldest entries are deleted while the
+    /// store is larger.
+    pub max_size: u64,
 }
 
 /// How this node joins the others through NATS JetStream.

@@ -1,7 +1,7 @@
 //! History: entries read back from memory (the hub's ring) and, further
-//! back, from the log files, filtered; newest first for paging, oldest
-//! first for an export. It sits above the hub and the persistence layer
-//! and merges the two, so neither knows of the other.
+//! back, from the store (or, without one, the log files), filtered; newest
+//! first for paging, oldest first for an export. It sits above the hub and
+//! the persistence layers and merges them, so none knows of the others.
 
 use std::io;
 use std::sync::Arc;
@@ -14,6 +14,8 @@ use chrono::{DateTime, Utc};
 
 use crate::hub::{Frame, LogHub};
 use crate::persist::files::{LogFiles, MergedLines};
+use crate::store::query::Order;
+use crate::store::{is_interrupted, Store};
 
 /// Ring entries copied out of the hub per lock, when paging back.
 const RING_CHUNK: usize = 4096;
@@ -74,11 +76,27 @@ impl HistoryQuery {
     }
 }
 
-/// Reads history from memory and files.
+/// Entries an export reads from the store per query.
+const STORE_CHUNK: usize = 1024;
+
+/// Reads history from memory and the store or the files.
 #[derive(Clone, Debug)]
 pub struct History {
     pub hub: Arc<LogHub>,
+    /// Read when there is no store.
     pub files: Option<LogFiles>,
+    pub store: Option<Store>,
+}
+
+impl HistoryQuery {
+    /// A store error as what a history read returns.
+    fn store_error(&self, error: rusqlite::Error) -> io::Error {
+        if is_interrupted(&error) {
+            self.too_slow()
+        } else {
+            io::Error::other(format!("cannot read the store: {error}"))
+        }
+    }
 }
 
 impl History {
@@ -111,12 +129,20 @@ impl History {
                 break;
             }
         }
+        // The store and the files hold everything, memory only the newest:
+        // read them for what lies before what memory gave.
+        let below = below.unwrap_or_else(|| self.hub.next_seq());
+        if let Some(store) = &self.store {
+            let mut older = query.clone();
+            older.before_seq = Some(older.before_seq.map_or(below, |b| b.min(below)));
+            store
+                .walk(&older, Order::NewestFirst, |frame| page.add(frame))
+                .map_err(|e| query.store_error(e))?;
+            return Ok(page.frames);
+        }
         let Some(files) = &self.files else {
             return Ok(page.frames);
         };
-        // The files hold everything, memory only the newest: read them for
-        // what lies before what memory gave.
-        let below = below.unwrap_or_else(|| self.hub.next_seq());
         let lines = MergedLines::new(files, &self.processes(files, query), below, true)?;
         for line in lines {
             query.tick(&mut looked_at)?;
@@ -144,9 +170,17 @@ impl History {
             )?),
             None => None,
         };
+        let stored = self.store.clone().map(|store| StoreChunks {
+            store,
+            after: query.after_seq,
+            below: ring_start,
+            chunk: std::collections::VecDeque::new(),
+            done: false,
+        });
         Ok(Export {
+            files: if stored.is_some() { None } else { files },
+            stored,
             query,
-            files,
             ring: ring.into_iter(),
             looked_at: 0,
         })
@@ -169,6 +203,7 @@ impl History {
 #[derive(Debug)]
 pub struct Export {
     query: HistoryQuery,
+    stored: Option<StoreChunks>,
     files: Option<MergedLines>,
     ring: std::vec::IntoIter<Arc<Frame>>,
     looked_at: u32,
@@ -185,6 +220,12 @@ impl Iterator for Export {
     type Item = io::Result<Arc<Frame>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(stored) = &mut self.stored {
+            match stored.next(&self.query) {
+                Some(item) => return Some(item),
+                None => self.stored = None,
+            }
+        }
         if let Some(files) = &mut self.files {
             for line in files.by_ref() {
                 if let Err(error) = self.query.tick(&mut self.looked_at) {
@@ -210,6 +251,41 @@ impl Iterator for Export {
             }
         }
         None
+    }
+}
+
+/// The store's part of an export: what lies before memory, read a chunk
+/// at a time.
+#[derive(Debug)]
+struct StoreChunks {
+    store: Store,
+    /// The last `seq` handed out (or the query's own lower bound).
+    after: Option<u64>,
+    /// Where memory starts.
+    below: u64,
+    chunk: std::collections::VecDeque<Arc<Frame>>,
+    done: bool,
+}
+
+impl StoreChunks {
+    fn next(&mut self, query: &HistoryQuery) -> Option<io::Result<Arc<Frame>>> {
+        if self.chunk.is_empty() && !self.done {
+            let mut part = query.clone();
+            part.after_seq = self.after;
+            part.before_seq = Some(query.before_seq.map_or(self.below, |b| b.min(self.below)));
+            let chunk = &mut self.chunk;
+            if let Err(error) = self.store.walk(&part, Order::OldestFirst, |frame| {
+                chunk.push_back(frame);
+                chunk.len() >= STORE_CHUNK
+            }) {
+                self.done = true;
+                return Some(Err(query.store_error(error)));
+            }
+            self.done = self.chunk.len() < STORE_CHUNK;
+        }
+        let frame = self.chunk.pop_front()?;
+        self.after = Some(frame.entry.seq);
+        Some(Ok(frame))
     }
 }
 
@@ -279,13 +355,13 @@ mod tests {
                 continued: false,
             });
             let frame = rx.try_recv().expect("frame");
-            sink.append(&frame.entry.process_name, &frame.json)
-                .expect("append");
+            sink.append(&frame).expect("append");
         }
         sink.flush().expect("flush");
         History {
             hub,
             files: Some(files),
+            store: None,
         }
     }
 
@@ -410,7 +486,11 @@ mod tests {
                 continued: false,
             });
         }
-        let history = History { hub, files: None };
+        let history = History {
+            hub,
+            files: None,
+            store: None,
+        };
         let page = history
             .page(&HistoryQuery {
                 limit: 10_000,

@@ -13,17 +13,22 @@
 //! - [`hub`]: numbers, serialises once, keeps the newest in memory and
 //!   broadcasts every entry.
 //! - [`redact`]: masks secrets in lines before anything keeps them.
-//! - [`persist`]: a consumer of the hub: the log files (a writer thread,
-//!   rotation), and reading them back.
-//! - [`history`]: memory and files merged, for history and downloads.
+//! - [`persist`]: the writer thread every stored copy of the entries goes
+//!   through, and the JSON Lines files (`log_files`): rotation, reading
+//!   them back.
+//! - [`store`]: a consumer of the hub: every entry in an indexed SQLite
+//!   database (search, time ranges, the histogram), with retention.
+//! - [`history`]: memory and the store (or the files) merged, for history
+//!   and downloads.
 //! - [`cluster`]: with a `[cluster]` section only: entries, process states
 //!   and controls shared with the other nodes through NATS JetStream.
 //! - [`web`]: pages, static files, the process API and the WebSockets;
 //!   the only module that knows HTTP.
 //!
-//! Data flows one way: child pipe → capture → hub → consumers (the file
-//! writer; the WebSockets → browser). What a consumer needs to say (the
-//! writer's errors) comes back as a status this module publishes.
+//! Data flows one way: child pipe → capture → hub → consumers (the store,
+//! the file writer, the cluster publisher; the WebSockets → browser). What
+//! a consumer needs to say (the writers' errors) comes back as a status
+//! this module publishes.
 
 pub mod capture;
 pub mod cluster;
@@ -32,6 +37,7 @@ pub mod history;
 pub mod hub;
 pub mod persist;
 pub mod redact;
+pub mod store;
 pub mod supervisor;
 pub mod web;
 
@@ -50,7 +56,8 @@ use crate::config::Config;
 use crate::history::History;
 use crate::hub::{HubOptions, LogHub};
 use crate::persist::files::RotatingFiles;
-use crate::persist::{start_writer, LogFiles};
+use crate::persist::{start_writer, LogFiles, WriterHandle};
+use crate::store::{Store, StoreOptions};
 use crate::supervisor::Supervisor;
 use crate::web::connection::{ClientAddr, GuardedListener, WRITE_STALL_LIMIT};
 
@@ -64,7 +71,7 @@ const LOCAL_MEMORY_IN_CLUSTER: usize = 1024;
 pub enum ServerError {
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
-    #[error("cannot start the log file writer: {0}")]
+    #[error("cannot start a writer thread: {0}")]
     Writer(std::io::Error),
     #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
@@ -100,16 +107,30 @@ pub async fn run(
         max_size: config.log_size,
         keep: config.log_count,
     });
-    let first_seq = files
-        .as_ref()
-        .and_then(LogFiles::last_seq)
-        .map_or(1, |seq| seq + 1);
     // In a cluster: connect first, so credentials the NATS server refuses
     // stop start-up before any process starts.
     let link = match (&config.cluster, &config.node) {
         (Some(cluster), Some(node)) => Some(Cluster::connect(cluster, node).await?),
         _ => None,
     };
+    let (store, store_sink) = match &config.store {
+        Some(store) => {
+            let (store, sink) = open_store(store, files.as_ref()).await;
+            (store, Some(sink))
+        }
+        None => (None, None),
+    };
+    // Numbering goes on from what was kept: every entry of this node has
+    // its own `seq` in the files and, without a cluster, in the store.
+    let stored_seq = match (&store, &config.cluster) {
+        (Some(store), None) => store.last_seq().ok().flatten(),
+        _ => None,
+    };
+    let first_seq = files
+        .as_ref()
+        .and_then(LogFiles::last_seq)
+        .max(stored_seq)
+        .map_or(1, |seq| seq + 1);
     // This node's hub. In a cluster nothing reads its memory (viewers read
     // the view below; the files and the publisher take entries as they
     // come), so it keeps only a few.
@@ -138,24 +159,41 @@ pub async fn run(
         })),
         None => hub.clone(),
     };
-    // The writer subscribes before any process starts, so the files miss
-    // nothing.
-    let mut writer = match &files {
-        Some(files) => Some(
+    // The writers subscribe before any process starts, so they miss
+    // nothing: the files take this node's entries, the store what viewers
+    // read (in a cluster, every node's).
+    let writer = match &files {
+        Some(files) if config.log_files => Some(
             start_writer(
                 hub.subscribe(),
                 Box::new(RotatingFiles::new(files.clone())),
-                files.dir.display().to_string(),
+                format!("log files to {}", files.dir.display()),
             )
             .map_err(ServerError::Writer)?,
         ),
-        None => None,
+        _ => None,
     };
-    if let Some(mut reports) = writer.as_mut().and_then(|w| w.reports.take()) {
-        // What the writer cannot do is told where everything is told: in
+    let store_writer = match (store_sink, &config.store) {
+        (Some(sink), Some(config)) => Some(
+            start_writer(
+                view.subscribe(),
+                sink,
+                format!("the store {}", config.path.display()),
+            )
+            .map_err(ServerError::Writer)?,
+        ),
+        _ => None,
+    };
+    let [mut writer, mut store_writer] = [writer, store_writer];
+    for reports in [&mut writer, &mut store_writer]
+        .into_iter()
+        .filter_map(|w| w.as_mut().and_then(|w| w.reports.take()))
+    {
+        // What a writer cannot do is told where everything is told: in
         // the log itself.
         let hub = hub.clone();
         tokio::spawn(async move {
+            let mut reports = reports;
             while let Some(report) = reports.recv().await {
                 hub.publish_system(Level::Error, report);
             }
@@ -182,10 +220,27 @@ pub async fn run(
         history: History {
             hub: view.clone(),
             // The files hold this node's entries numbered its own way; in
-            // a cluster, history beyond memory comes from the stream.
-            files: if cluster.is_some() { None } else { files },
+            // a cluster, history beyond memory comes from the store (fed
+            // by the stream) alone. With a store, history reads it; the
+            // files serve DUMB's byte-offset reads (`GET /logs?cursor=`).
+            files: if cluster.is_some() || !config.log_files {
+                None
+            } else {
+                files
+            },
+            store: store.clone(),
         },
         writer_stats: writer.as_ref().map(|w| w.stats.clone()),
+        log_dir: config.log_dir.clone(),
+        store: config
+            .store
+            .as_ref()
+            .zip(store_writer.as_ref())
+            .map(|(config, writer)| web::StoreState {
+                path: config.path.clone(),
+                store,
+                stats: writer.stats.clone(),
+            }),
         hub: view,
         cluster: cluster_handle,
         supervisor: supervisor.handle(),
@@ -228,11 +283,62 @@ pub async fn run(
     supervisor.shutdown().await;
     // Everything the processes printed is now published: write it out,
     // and send it to the cluster.
-    if let Some(writer) = writer {
-        writer.finish().await;
-    }
+    finish(writer).await;
     if let Some(cluster) = cluster {
         cluster.shutdown(HTTP_DRAIN_TIMEOUT).await;
     }
+    finish(store_writer).await;
     served.map_err(ServerError::from)
+}
+
+async fn finish(writer: Option<WriterHandle>) {
+    if let Some(writer) = writer {
+        writer.finish().await;
+    }
+}
+
+/// Opens the store and, the first time, reads the log files already in
+/// `log_dir` into it. A store that cannot be opened does not stop the
+/// server: entries stream on, and the writer counts and reports each one
+/// it cannot store while it tries to open the store again.
+async fn open_store(
+    config: &config::StoreConfig,
+    files: Option<&LogFiles>,
+) -> (Option<Store>, Box<dyn persist::LogSink>) {
+    let options = StoreOptions {
+        path: config.path.clone(),
+        max_age: config.max_age,
+        max_size: config.max_size,
+    };
+    let files = files.cloned();
+    let opened = tokio::task::spawn_blocking(move || match Store::open(options.clone()) {
+        Ok((store, mut sink)) => {
+            if let Some(files) = files {
+                match store::import_files(&mut sink, &files) {
+                    Ok(Some(imported)) if imported.entries > 0 => tracing::info!(
+                        "imported {} entries of the log files in {} into the store ({} lines were not entries)",
+                        imported.entries,
+                        files.dir.display(),
+                        imported.skipped
+                    ),
+                    Ok(_) => {}
+                    // Tried again at the next start; entries already
+                    // imported are not imported twice.
+                    Err(error) => tracing::error!(
+                        "cannot import the log files of {} into the store: {error}",
+                        files.dir.display()
+                    ),
+                }
+            }
+            let sink: Box<dyn persist::LogSink> = Box::new(sink);
+            (Some(store), sink)
+        }
+        Err(error) => {
+            tracing::error!("{error}; entries are not stored until it opens");
+            let sink: Box<dyn persist::LogSink> = Box::new(store::Reopening::new(options, &error));
+            (None, sink)
+        }
+    })
+    .await;
+    opened.unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()))
 }

@@ -9,15 +9,22 @@ mod writer;
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::hub::Frame;
+
 pub use files::LogFiles;
 pub use writer::{start_writer, WriterHandle};
 
 /// Where the writer puts entries. The files in production; tests inject
 /// failures through it.
 pub trait LogSink: Send + 'static {
-    /// Appends one JSON line (without its newline) to `process`'s log.
-    fn append(&mut self, process: &str, line: &[u8]) -> io::Result<()>;
+    /// Appends one entry (to be durable once `flush` succeeds).
+    fn append(&mut self, frame: &Frame) -> io::Result<()>;
     fn flush(&mut self) -> io::Result<()>;
+    /// A short step of the sink's own work (the store's index catching
+    /// up), done while no entry waits; true while there is more.
+    fn background(&mut self) -> bool {
+        false
+    }
 }
 
 /// What the writer has done so far.

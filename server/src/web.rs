@@ -26,6 +26,7 @@ pub mod history_api;
 mod info;
 pub(crate) mod processes;
 mod query;
+mod store_api;
 pub mod ws_logs;
 mod ws_status;
 
@@ -59,6 +60,10 @@ pub struct AppState {
     pub history: History,
     /// Present when log files are written.
     pub writer_stats: Option<Arc<WriterStats>>,
+    /// Present with a store.
+    pub store: Option<StoreState>,
+    /// `log_dir`, if set.
+    pub log_dir: Option<std::path::PathBuf>,
     pub supervisor: SupervisorHandle,
     /// Present in a cluster: every node's processes, and their controls.
     pub cluster: Option<ClusterHandle>,
@@ -74,6 +79,38 @@ pub struct AppState {
     /// Cancelled when the server shuts down, so long-lived connections
     /// (WebSockets) close instead of holding the shutdown open.
     pub shutdown: CancellationToken,
+}
+
+/// The store (`None` when it could not be opened at start) and its
+/// writer's counts.
+#[derive(Clone, Debug)]
+pub struct StoreState {
+    pub path: std::path::PathBuf,
+    pub store: Option<crate::store::Store>,
+    pub stats: Arc<WriterStats>,
+}
+
+impl StoreState {
+    pub fn info(&self) -> app::protocol::StoreInfo {
+        let written = self.stats.snapshot();
+        let (expired, size_bytes, indexed_upto) = self.store.as_ref().map_or((0, 0, 0), |store| {
+            let stats = store.stats();
+            (
+                stats.expired.load(Ordering::Relaxed),
+                stats.size(),
+                stats.indexed_upto.load(Ordering::Relaxed),
+            )
+        });
+        app::protocol::StoreInfo {
+            path: self.path.display().to_string(),
+            written: written.written,
+            lost: written.lost,
+            errors: written.errors,
+            expired,
+            size_bytes,
+            indexed_upto,
+        }
+    }
 }
 
 /// Counts WebSocket connections, in all and per client address, and
@@ -192,6 +229,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(info::routes())
         .merge(history_api::routes())
+        .merge(store_api::routes())
         .merge(dmb::routes())
         .merge(auth::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))

@@ -237,7 +237,7 @@ async fn downloads_that_are_never_read_cost_little_and_do_not_hold_up_shutdown()
             .await
             .json();
         let info = http(addr, "GET", "/api/info", &[], None).await.json();
-        (bulk["state"] == "exited" && info["log_files"]["written"].as_u64() > Some(300_000))
+        (bulk["state"] == "exited" && info["store"]["written"].as_u64() > Some(300_000))
             .then_some(())
     })
     .await;

@@ -416,10 +416,11 @@ async fn an_unreachable_nats_at_start_is_waited_for_and_a_wrong_token_is_an_erro
     a.shutdown().await;
 
     // A token the server refuses stops start-up, and is not in the error.
+    let dir = tempfile::tempdir().expect("temp dir");
     let config = server::config::Config::parse(
         &node("node-b", &url, "").replace(NATS_TOKEN, "the-wrong-token-here"),
         "test.toml",
-        std::path::Path::new("."),
+        dir.path(),
     )
     .expect("valid config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

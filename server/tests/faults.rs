@@ -59,6 +59,7 @@ async fn an_unwritable_log_dir_is_reported_and_streaming_goes_on() {
     let server = TestServer::start(&format!(
         r#"
         log_dir = "/dev/null/logs"
+        log_files = true
         [[process]]
         name = "talker"
         command = "while [ ! -e '{gate}' ]; do sleep 0.02; done; echo still streaming; sleep 30"
@@ -82,8 +83,31 @@ async fn an_unwritable_log_dir_is_reported_and_streaming_goes_on() {
     assert!(report["message"]
         .as_str()
         .is_some_and(|m| m.contains("/dev/null/logs")));
+    let store_report = eventually("the store's report", || async {
+        let page = server
+            .get("/api/logs?process=logdeck&q=cannot%20write%20the%20store&limit=1")
+            .await
+            .json();
+        page.as_array().and_then(|a| a.first().cloned())
+    })
+    .await;
+    assert!(store_report["message"].as_str().is_some_and(|m| m
+        .contains("/dev/null/logs/logdeck.db")
+        && m.contains("streaming goes on")));
     let info = server.get("/api/info").await.json();
     assert!(info["log_files"]["errors"].as_u64() > Some(0));
+    // Every entry published so far was counted as not stored; none was
+    // stored.
+    let store = &info["store"];
+    assert_eq!(store["written"], 0);
+    assert!(store["lost"].as_u64() >= Some(1), "{store}");
+    assert!(info["next_seq"].as_u64() > store["lost"].as_u64(), "{info}");
+    // Without its store the server still answers from memory, and says
+    // why the store's own questions cannot be answered.
+    let page = server.get("/api/logs?process=talker").await;
+    assert_eq!(page.status, 200);
+    let histogram = server.get("/api/logs/histogram").await;
+    assert_eq!(histogram.status, 503, "{}", histogram.text());
     server.shutdown().await;
 }
 

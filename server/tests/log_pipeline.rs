@@ -26,6 +26,17 @@ fn counter(gate: &std::path::Path, count: u32, extra: &str) -> String {
 }
 
 /// Entries from `counter` until `line N`, with their seqs.
+/// Waits until the store has every entry published so far (its writer
+/// commits a batch at a time, after the live path); how many that is.
+async fn stored(server: &TestServer) -> u64 {
+    eventually("the store to have every entry", || async {
+        let info = server.get("/api/info").await.json();
+        let published = info["next_seq"].as_u64().unwrap_or(0).saturating_sub(1);
+        (info["store"]["written"].as_u64() >= Some(published)).then_some(published)
+    })
+    .await
+}
+
 async fn read_counter(client: &mut Client, last: u32) -> Vec<Value> {
     let mut seen = Vec::new();
     within(async {
@@ -337,7 +348,7 @@ async fn entries_are_persisted_paged_downloaded_and_served_dmb_style() {
         &gate,
         300,
         &format!(
-            "log_dir = '{}'\nlog_size = 8192\nlog_count = 20\nmemory_entries = 50\n",
+            "log_dir = '{}'\nlog_files = true\nlog_size = 8192\nlog_count = 20\nmemory_entries = 50\n",
             logs.display()
         ),
     ))
@@ -356,8 +367,9 @@ async fn entries_are_persisted_paged_downloaded_and_served_dmb_style() {
     let info = server.get("/api/info").await.json();
     assert_eq!(info["log_dir"], logs.display().to_string());
     assert!(info["run_id"].as_str().is_some_and(|r| r.len() == 16));
+    assert!(stored(&server).await >= 300);
 
-    // Paging back through memory into the files.
+    // Paging back through memory into the store.
     let mut seen = Vec::new();
     let mut before = String::new();
     loop {
@@ -478,7 +490,7 @@ async fn entries_are_persisted_paged_downloaded_and_served_dmb_style() {
 async fn numbering_continues_across_server_runs_with_log_files() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = format!(
-        "log_dir = '{}'\n[[process]]\nname = \"once\"\ncommand = \"echo hello\"\nrestart = \"no\"\n",
+        "log_dir = '{}'\nlog_files = true\n[[process]]\nname = \"once\"\ncommand = \"echo hello\"\nrestart = \"no\"\n",
         dir.path().join("logs").display()
     );
     let first = TestServer::start(&config).await;
@@ -494,4 +506,176 @@ async fn numbering_continues_across_server_runs_with_log_files() {
     assert_ne!(info["run_id"], info2["run_id"]);
     assert!(info2["next_seq"].as_u64() > info["next_seq"].as_u64());
     second.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_log_files_dumb_follows_the_store_by_seq() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = dir.path().join("go");
+    let server = TestServer::start(&counter(&gate, 2000, "memory_entries = 100\n")).await;
+    let mut client = server.connect("/ws/logs?process=counter").await;
+    std::fs::write(&gate, b"").expect("gate");
+    read_counter(&mut client, 2000).await;
+    stored(&server).await;
+    // A reset: the newest whole lines, well beyond what memory keeps.
+    let first = server
+        .get("/logs?process_name=counter&tail_bytes=65536")
+        .await
+        .json();
+    assert_eq!(first["reset"], true);
+    assert_eq!(first["file_id"], "store");
+    let chunk = first["chunk"].as_str().expect("chunk");
+    let lines: Vec<&str> = chunk.lines().collect();
+    assert!(
+        lines.len() > 100 && chunk.len() <= 65536,
+        "{} lines",
+        lines.len()
+    );
+    assert!(lines
+        .last()
+        .is_some_and(|l| l.ends_with("counter: line 2000")));
+    assert!(lines.iter().all(|l| l.contains(" - INFO - counter: line ")));
+    let cursor = first["cursor"].as_u64().expect("cursor");
+    assert_eq!(cursor, first["size"].as_u64().expect("size"));
+    // Following: nothing new yet, then what came since.
+    let next = server
+        .get(&format!(
+            "/logs?process_name=counter&cursor={cursor}&file_id=store"
+        ))
+        .await
+        .json();
+    assert_eq!(next["reset"], false);
+    assert_eq!(next["chunk"], "");
+    assert!(next["log"].is_null());
+    let older = server
+        .get(&format!(
+            "/logs?process_name=counter&cursor={}&file_id=store",
+            cursor - 3
+        ))
+        .await
+        .json();
+    assert_eq!(older["reset"], false);
+    assert_eq!(older["cursor"], cursor);
+    assert!(older["chunk"]
+        .as_str()
+        .is_some_and(|c| c.lines().count() <= 3 && c.ends_with("counter: line 2000\n")));
+    // Another numbering, or a cursor past the end: a reset.
+    for query in [
+        format!("cursor={cursor}&file_id=memory-x"),
+        format!("cursor={}&file_id=store", cursor + 1000),
+    ] {
+        let answer = server
+            .get(&format!("/logs?process_name=counter&{query}"))
+            .await
+            .json();
+        assert_eq!(answer["reset"], true, "{query}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_store_answers_searches_ranges_the_histogram_and_context() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gate = dir.path().join("go");
+    let server = TestServer::start(&counter(&gate, 300, "memory_entries = 20\n")).await;
+    let mut client = server.connect("/ws/logs?process=counter").await;
+    std::fs::write(&gate, b"").expect("gate");
+    let seen = read_counter(&mut client, 300).await;
+    stored(&server).await;
+    let messages = |page: &Value| -> Vec<String> {
+        page.as_array()
+            .expect("array")
+            .iter()
+            .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    // A substring through the index, newest first, beyond memory.
+    let found = server
+        .get("/api/logs?process=counter&q=LINE%2012")
+        .await
+        .json();
+    assert_eq!(
+        messages(&found),
+        [
+            "line 129", "line 128", "line 127", "line 126", "line 125", "line 124", "line 123",
+            "line 122", "line 121", "line 120", "line 12"
+        ]
+    );
+    let regex = server
+        .get("/api/logs?process=counter&q=line%201%5Cd%5Cd%24&regex=1")
+        .await
+        .json();
+    assert_eq!(messages(&regex).len(), 100);
+    // A time range: from the 100th line's time to the 110th's.
+    let time_of = |i: usize| seen[i - 1]["timestamp"].as_str().expect("time").to_owned();
+    let range = server
+        .get(&format!(
+            "/api/logs?process=counter&from={}&to={}&limit=1000",
+            time_of(100),
+            time_of(110)
+        ))
+        .await
+        .json();
+    let in_range = messages(&range);
+    assert!(in_range.contains(&"line 100".to_owned()) && in_range.contains(&"line 110".to_owned()));
+    assert!(!in_range.contains(&"line 300".to_owned()) && !in_range.contains(&"line 1".to_owned()));
+    let future = server
+        .get("/api/logs?from=-0s&to=now&process=counter")
+        .await
+        .json();
+    assert!(messages(&future).is_empty());
+    assert_eq!(server.get("/api/logs?from=yesterday").await.status, 400);
+    // The histogram: every counter line, INFO.
+    let histogram = server
+        .get("/api/logs/histogram?process=counter&buckets=10")
+        .await;
+    assert_eq!(histogram.status, 200, "{}", histogram.text());
+    let histogram = histogram.json();
+    let buckets = histogram["buckets"].as_array().expect("buckets");
+    assert!(!buckets.is_empty() && buckets.len() <= 10);
+    let info: u64 = buckets
+        .iter()
+        .map(|b| b["levels"][1].as_u64().unwrap_or(0))
+        .sum();
+    let all: u64 = buckets
+        .iter()
+        .flat_map(|b| b["levels"].as_array().expect("levels").iter())
+        .map(|n| n.as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!((info, all), (300, 300));
+    assert_eq!(
+        server.get("/api/logs/histogram?buckets=0").await.status,
+        400
+    );
+    assert_eq!(
+        server
+            .get("/api/logs/histogram?from=now&to=-1h")
+            .await
+            .status,
+        400
+    );
+    // The lines around one entry.
+    let seq = seen[149]["seq"].as_u64().expect("seq");
+    let context = server
+        .get(&format!("/api/logs/context?seq={seq}&before=2&after=2"))
+        .await
+        .json();
+    assert_eq!(
+        messages(&context),
+        ["line 148", "line 149", "line 150", "line 151", "line 152"]
+    );
+    assert_eq!(server.get("/api/logs/context").await.status, 400);
+    assert_eq!(
+        server
+            .get("/api/logs/context?seq=1&before=5000")
+            .await
+            .status,
+        400
+    );
+    // Documented.
+    let openapi = server.get("/api/openapi.json").await.json();
+    for path in ["/api/logs/histogram", "/api/logs/context"] {
+        assert!(openapi["paths"][path]["get"].is_object(), "{path}");
+    }
+    server.shutdown().await;
 }

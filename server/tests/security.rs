@@ -277,8 +277,8 @@ async fn oversized_bodies_are_refused() {
 
 #[tokio::test]
 async fn a_public_address_without_a_token_is_refused() {
-    let config =
-        server::config::Config::parse("", "t.toml", std::path::Path::new(".")).expect("valid");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = server::config::Config::parse("", "t.toml", dir.path()).expect("valid");
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
         .await
         .expect("bind");
@@ -296,7 +296,7 @@ async fn a_public_address_without_a_token_is_refused() {
     let open = server::config::Config::parse(
         "[auth]\nallow_unauthenticated = true\n",
         "t.toml",
-        std::path::Path::new("."),
+        dir.path(),
     )
     .expect("valid");
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
@@ -333,6 +333,7 @@ async fn secrets_are_masked_everywhere_entries_go() {
     let server = TestServer::start(&format!(
         r#"
         log_dir = '{logs}'
+        log_files = true
         [redact]
         patterns = ['(?P<prefix>card )\d{{4}}-\d{{4}}-\d{{4}}-\d{{4}}']
         [[process]]

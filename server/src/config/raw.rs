@@ -23,6 +23,10 @@ pub(super) struct RawConfig {
     pub log_dir: Option<PathBuf>,
     pub log_size: Option<Spanned<ConfigSize>>,
     pub log_count: Option<usize>,
+    pub log_files: Option<bool>,
+    pub store: Option<bool>,
+    #[serde(default)]
+    pub retention: RawRetention,
     pub max_line_bytes: Option<Spanned<ConfigSize>>,
     pub memory_entries: Option<Spanned<usize>>,
     pub memory_bytes: Option<Spanned<ConfigSize>>,
@@ -56,6 +60,13 @@ pub(super) struct RawRedact {
     pub builtin: Option<bool>,
     #[serde(default)]
     pub patterns: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRetention {
+    pub max_age: Option<Spanned<ConfigDuration>>,
+    pub max_size: Option<Spanned<ConfigSize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

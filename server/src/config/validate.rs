@@ -20,7 +20,7 @@ use super::raw::{self, RawConfig, RawDefaultLevel, RawMultiline, RawProcess, Raw
 use super::{
     AuthConfig, CaptureRules, ClusterConfig, ClusterTls, Command, Config, ConfigError, Dependency,
     HttpTarget, Limits, Multiline, MultilineRule, ProcessConfig, ReadyCheck, ReadyProbe,
-    RedactConfig, DEFAULT_SERVER_NAME,
+    RedactConfig, StoreConfig, DEFAULT_SERVER_NAME,
 };
 
 pub(super) const DEFAULT_BACKOFF: Backoff = Backoff {
@@ -110,6 +110,43 @@ pub(super) fn validate(
         "must be at least 4096 bytes",
         DEFAULT_LOG_SIZE,
     )?;
+    let store = match raw.store {
+        Some(false) => None,
+        _ => {
+            let dir = match &raw.log_dir {
+                Some(dir) => base_dir.join(dir),
+                None => base_dir.join(DEFAULT_DATA_DIR),
+            };
+            Some(StoreConfig {
+                path: dir.join(crate::store::FILE_NAME),
+                max_age: setting(
+                    locate,
+                    "retention.max_age",
+                    raw.retention.max_age,
+                    |d| d.0,
+                    Duration::from_secs(60)..,
+                    "must be at least 1m",
+                    DEFAULT_RETENTION_MAX_AGE,
+                )?,
+                max_size: setting(
+                    locate,
+                    "retention.max_size",
+                    raw.retention.max_size,
+                    |size| size.0,
+                    1024 * 1024..,
+                    "must be at least 1 MiB",
+                    DEFAULT_RETENTION_MAX_SIZE,
+                )?,
+            })
+        }
+    };
+    if raw.log_files == Some(true) && raw.log_dir.is_none() {
+        return Err(locate.error(
+            None,
+            Some("log_files".into()),
+            "log files need a directory: set log_dir".into(),
+        ));
+    }
     let max_line_bytes = setting(
         locate,
         "max_line_bytes",
@@ -229,6 +266,8 @@ pub(super) fn validate(
         cluster,
         source: source_name.to_owned(),
         name: server_name,
+        log_files: raw.log_files.unwrap_or(false),
+        store,
         log_dir: raw.log_dir.map(|dir| base_dir.join(dir)),
         log_size,
         log_count: raw.log_count.unwrap_or(DEFAULT_LOG_COUNT),
@@ -252,6 +291,10 @@ fn host_name() -> Result<String, String> {
     Ok(name)
 }
 
+/// Where the store goes without `log_dir`, next to the configuration.
+pub const DEFAULT_DATA_DIR: &str = "logdeck-data";
+const DEFAULT_RETENTION_MAX_AGE: Duration = Duration::from_secs(14 * 24 * 3600);
+const DEFAULT_RETENTION_MAX_SIZE: u64 = 2 << 30;
 const DEFAULT_STREAM: &str = "LOGDECK_LOGS";
 const DEFAULT_CLUSTER_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
 const DEFAULT_CLUSTER_MAX_BYTES: u64 = 1 << 30;

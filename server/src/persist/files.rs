@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use app::process::check_name;
 
 use super::LogSink;
+use crate::hub::Frame;
 
 /// Where a deployment's log files live and how they rotate.
 #[derive(Clone, Debug)]
@@ -469,7 +470,24 @@ fn rename_if_exists(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 impl LogSink for RotatingFiles {
-    fn append(&mut self, process: &str, line: &[u8]) -> io::Result<()> {
+    fn append(&mut self, frame: &Frame) -> io::Result<()> {
+        self.append_line(&frame.entry.process_name, &frame.json)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for file in self.open.values_mut() {
+            if let Err(e) = file.writer.flush() {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+impl RotatingFiles {
+    /// Appends one JSON line (without its newline) to `process`'s file.
+    pub fn append_line(&mut self, process: &str, line: &[u8]) -> io::Result<()> {
         let needed = line.len() as u64 + 1;
         let full = self
             .open
@@ -498,16 +516,6 @@ impl LogSink for RotatingFiles {
         file.size += needed;
         Ok(())
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        let mut result = Ok(());
-        for file in self.open.values_mut() {
-            if let Err(e) = file.writer.flush() {
-                result = Err(e);
-            }
-        }
-        result
-    }
 }
 
 #[cfg(test)]
@@ -532,7 +540,7 @@ mod tests {
         let layout = files(dir.path(), 200, 2);
         let mut sink = RotatingFiles::new(layout.clone());
         for seq in 1..=20 {
-            sink.append("web", &line(seq)).expect("append");
+            sink.append_line("web", &line(seq)).expect("append");
         }
         sink.flush().expect("flush");
         let paths = layout.oldest_first("web");
@@ -592,7 +600,7 @@ mod tests {
         let layout = files(dir.path(), 150, 10);
         let mut sink = RotatingFiles::new(layout.clone());
         for seq in 1..=30 {
-            sink.append(if seq % 3 == 0 { "db" } else { "web" }, &line(seq))
+            sink.append_line(if seq % 3 == 0 { "db" } else { "web" }, &line(seq))
                 .expect("append");
         }
         sink.flush().expect("flush");
@@ -613,14 +621,14 @@ mod tests {
         let layout = files(dir.path(), 1 << 20, 1);
         let mut sink = RotatingFiles::new(layout.clone());
         for seq in 1..=3 {
-            sink.append("a", &line(seq)).expect("append");
+            sink.append_line("a", &line(seq)).expect("append");
         }
         sink.flush().expect("flush");
         let first = layout.tail("a", None, 1 << 20, None).expect("tail");
         assert!(first.reset);
         assert_eq!(first.lines.len(), 3);
         assert_eq!(first.cursor, first.size);
-        sink.append("a", &line(4)).expect("append");
+        sink.append_line("a", &line(4)).expect("append");
         sink.flush().expect("flush");
         let id = first.file_id.as_deref();
         let next = layout
@@ -644,11 +652,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let layout = files(dir.path(), 100, 1);
         let mut sink = RotatingFiles::new(layout.clone());
-        sink.append("a", &line(1)).expect("append");
+        sink.append_line("a", &line(1)).expect("append");
         sink.flush().expect("flush");
         let before = file_id(&layout.current("a")).expect("id");
         for seq in 2..6 {
-            sink.append("a", &line(seq)).expect("append");
+            sink.append_line("a", &line(seq)).expect("append");
         }
         sink.flush().expect("flush");
         assert_ne!(file_id(&layout.current("a")).expect("id"), before);

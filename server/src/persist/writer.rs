@@ -91,7 +91,14 @@ struct Writer {
 impl Writer {
     async fn run(&mut self, mut entries: Receiver<Arc<Frame>>, finish: CancellationToken) {
         let mut batch = Vec::with_capacity(BATCH);
+        // The sink may have work left from before (an index behind).
+        let mut background = true;
         loop {
+            // The sink's own work, while no entry waits: entries come
+            // first.
+            while background && !finish.is_cancelled() && entries.is_empty() {
+                background = self.sink.background();
+            }
             let first = tokio::select! {
                 first = entries.recv() => first,
                 _ = finish.cancelled() => break,
@@ -111,6 +118,7 @@ impl Writer {
                 }
             }
             self.write(&mut batch);
+            background = true;
         }
         // Shutting down: everything published so far goes to disk.
         loop {
@@ -135,7 +143,7 @@ impl Writer {
         let mut failure = None;
         let mut written = 0u64;
         for frame in batch.iter() {
-            match self.sink.append(&frame.entry.process_name, &frame.json) {
+            match self.sink.append(frame) {
                 Ok(()) => written += 1,
                 Err(e) => failure = Some(e),
             }
@@ -169,7 +177,7 @@ impl Writer {
         // A full queue means nobody publishes the reports; the counts
         // stay in the stats either way.
         let _ = self.reports.try_send(format!(
-            "cannot write log files to {}: {why}; {} entries not written since the last report ({total} in all); streaming goes on",
+            "cannot write {}: {why}; {} entries not written since the last report ({total} in all); streaming goes on",
             self.describe, self.unreported
         ));
         self.unreported = 0;
@@ -192,7 +200,8 @@ mod tests {
     }
 
     impl LogSink for FlakySink {
-        fn append(&mut self, process: &str, line: &[u8]) -> io::Result<()> {
+        fn append(&mut self, frame: &Frame) -> io::Result<()> {
+            let (process, line) = (&frame.entry.process_name, &frame.json);
             if self.failing.load(Ordering::SeqCst) {
                 return Err(io::Error::new(
                     io::ErrorKind::StorageFull,
@@ -235,8 +244,12 @@ mod tests {
         let mut live = hub.subscribe();
         let sink = FlakySink::default();
         sink.failing.store(true, Ordering::SeqCst);
-        let mut writer =
-            start_writer(hub.subscribe(), Box::new(sink.clone()), "/logs".into()).expect("writer");
+        let mut writer = start_writer(
+            hub.subscribe(),
+            Box::new(sink.clone()),
+            "log files to /logs".into(),
+        )
+        .expect("writer");
         let mut reports = writer.reports.take().expect("reports");
         for i in 0..5 {
             publish(&hub, &format!("lost {i}"));
@@ -273,8 +286,12 @@ mod tests {
             node: None,
         }));
         let sink = FlakySink::default();
-        let writer =
-            start_writer(hub.subscribe(), Box::new(sink.clone()), "/logs".into()).expect("writer");
+        let writer = start_writer(
+            hub.subscribe(),
+            Box::new(sink.clone()),
+            "log files to /logs".into(),
+        )
+        .expect("writer");
         for i in 0..20_000 {
             publish(&hub, &format!("line {i}"));
         }

@@ -47,6 +47,8 @@ pub fn routes() -> Router<AppState> {
         super::info::info,
         super::history_api::list_logs,
         super::history_api::download_logs,
+        super::store_api::histogram,
+        super::store_api::context,
     ),
     components(schemas(
         ProcessInfo,
@@ -60,6 +62,9 @@ pub fn routes() -> Router<AppState> {
         app::protocol::LogFileStats,
         app::protocol::ClusterInfo,
         app::protocol::NodeInfo,
+        app::protocol::StoreInfo,
+        app::protocol::Histogram,
+        app::protocol::HistogramBucket,
     ))
 )]
 pub struct ApiDoc;

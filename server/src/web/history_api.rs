@@ -87,8 +87,8 @@ fn history_query(
     let mut unused = Vec::new();
     for (key, value) in rest {
         match key {
-            "since" => history.since = Some(parse_time(key, value)?),
-            "until" => history.until = Some(parse_time(key, value)?),
+            "since" | "from" => history.since = Some(parse_time(key, value)?),
+            "until" | "to" => history.until = Some(parse_time(key, value)?),
             "before_seq" => {
                 history.before_seq = Some(
                     value
@@ -119,7 +119,8 @@ fn history_query(
 }
 
 /// Entries matching the filters, newest first, from memory and then the
-/// log files. Page backwards with `before_seq` = the last `seq` received.
+/// store (substring searches go through its index). Page backwards with
+/// `before_seq` = the last `seq` received.
 #[utoipa::path(get, path = "/api/logs", tag = "logs",
     params(
         ("process" = Option<String>, Query, description = "Comma-separated process names"),
@@ -128,8 +129,9 @@ fn history_query(
         ("q" = Option<String>, Query, description = "Text to search for (ANSI colours ignored)"),
         ("regex" = Option<bool>, Query, description = "q is a regular expression"),
         ("case" = Option<bool>, Query, description = "q is case-sensitive"),
-        ("since" = Option<String>, Query, description = "RFC 3339 time, or a duration ago such as 15m"),
-        ("until" = Option<String>, Query, description = "RFC 3339 time, or a duration ago"),
+        ("node" = Option<String>, Query, description = "In a cluster: comma-separated node names"),
+        ("from" = Option<String>, Query, description = "Entries at or after: RFC 3339, or a duration ago such as -15m (also `since`)"),
+        ("to" = Option<String>, Query, description = "Entries at or before: RFC 3339, `now`, or a duration ago (also `until`)"),
         ("before_seq" = Option<u64>, Query, description = "Only entries with a lower seq"),
         ("after_seq" = Option<u64>, Query, description = "Only entries with a higher seq"),
         ("limit" = Option<usize>, Query, description = "At most this many (default 200, at most 10000)"),
@@ -162,6 +164,11 @@ pub async fn list_logs(
         older_from_stream(&state, cluster, &query, &mut frames).await?;
     }
     drop(place);
+    Ok(json_array(&frames))
+}
+
+/// Entries as one JSON array (each exactly as `/ws/logs` sends it).
+pub fn json_array(frames: &[Arc<Frame>]) -> Response {
     let mut body =
         BytesMut::with_capacity(frames.iter().map(|f| f.json.len() + 1).sum::<usize>() + 2);
     body.put_u8(b'[');
@@ -172,7 +179,7 @@ pub async fn list_logs(
         body.put_slice(&frame.json);
     }
     body.put_u8(b']');
-    Ok(([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response())
+    ([(header::CONTENT_TYPE, "application/json")], body.freeze()).into_response()
 }
 
 /// Adds to a page of the view's memory the older entries the cluster's
@@ -187,13 +194,14 @@ async fn older_from_stream(
     if frames.len() >= query.limit || bytes >= MAX_PAGE_BYTES || !cluster.reader.available() {
         return Ok(());
     }
-    let oldest_in_memory = state
-        .hub
-        .oldest_kept()
-        .unwrap_or_else(|| state.hub.next_seq());
-    let below = query
-        .before_seq
-        .map_or(oldest_in_memory, |b| b.min(oldest_in_memory));
+    // Below what memory and the store gave.
+    let oldest_read = frames.last().map(|f| f.entry.seq).unwrap_or_else(|| {
+        state
+            .hub
+            .oldest_kept()
+            .unwrap_or_else(|| state.hub.next_seq())
+    });
+    let below = query.before_seq.map_or(oldest_read, |b| b.min(oldest_read));
     let deadline = query
         .deadline
         .map_or_else(tokio::time::Instant::now, tokio::time::Instant::from_std);

@@ -22,12 +22,9 @@ pub async fn info(State(state): State<AppState>) -> Json<Info> {
         started_at: hub.started_at(),
         next_seq: hub.next_seq(),
         oldest_kept_seq: hub.oldest_kept(),
-        log_dir: state
-            .history
-            .files
-            .as_ref()
-            .map(|f| f.dir.display().to_string()),
+        log_dir: state.log_dir.as_ref().map(|d| d.display().to_string()),
         log_files: state.writer_stats.as_ref().map(|stats| stats.snapshot()),
+        store: state.store.as_ref().map(super::StoreState::info),
         websocket_clients: state.clients.open(),
         node: state.cluster.as_ref().map(|c| c.node.clone()),
         cluster: state.cluster.as_ref().map(|cluster| {

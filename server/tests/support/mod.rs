@@ -29,12 +29,22 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), server::ServerError>>>,
+    /// Where the configuration "is": what it holds without a `log_dir`
+    /// (the store) goes here.
+    pub dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl TestServer {
     pub async fn start(config_toml: &str) -> TestServer {
+        let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+        TestServer::start_in(config_toml, dir).await
+    }
+
+    /// A server whose configuration lies in `dir` (so a second server on
+    /// the same `dir` finds the first one's store).
+    pub async fn start_in(config_toml: &str, dir: std::sync::Arc<tempfile::TempDir>) -> TestServer {
         let config =
-            Config::parse(config_toml, "test.toml", Path::new(".")).expect("test config is valid");
+            Config::parse(config_toml, "test.toml", dir.path()).expect("test config is valid");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
@@ -48,6 +58,7 @@ impl TestServer {
             addr,
             stop: Some(stop),
             task: Some(task),
+            dir,
         }
     }
 

@@ -205,13 +205,7 @@ fn incremental_log(
     client_file_id: Option<&str>,
 ) -> std::io::Result<serde_json::Value> {
     let Some(files) = &history.files else {
-        // Without log files there is no byte stream to follow: every
-        // answer is a reset holding the newest entries kept in memory.
-        let chunk = newest_text(history, process, None, tail_bytes as usize)?;
-        return Ok(json!({
-            "process_name": process, "size": chunk.len(), "cursor": chunk.len(),
-            "chunk": chunk, "reset": true, "file_id": "memory", "log": chunk,
-        }));
+        return incremental_by_seq(history, process, cursor, tail_bytes, client_file_id);
     };
     let tail = files.tail(process, cursor, tail_bytes, client_file_id)?;
     let mut text = BytesMut::new();
@@ -221,15 +215,109 @@ fn incremental_log(
         }
     }
     let chunk = String::from_utf8_lossy(&text).into_owned();
-    Ok(json!({
+    Ok(incremental_answer(
+        process,
+        (tail.size, tail.cursor),
+        &chunk,
+        tail.reset,
+        tail.file_id.as_deref(),
+    ))
+}
+
+/// DUMB's incremental answer; `log` repeats the chunk on a reset.
+fn incremental_answer(
+    process: &str,
+    (size, cursor): (u64, u64),
+    chunk: &str,
+    reset: bool,
+    file_id: Option<&str>,
+) -> serde_json::Value {
+    json!({
         "process_name": process,
-        "size": tail.size,
-        "cursor": tail.cursor,
+        "size": size,
+        "cursor": cursor,
         "chunk": chunk,
-        "reset": tail.reset,
-        "file_id": tail.file_id,
-        "log": if tail.reset { Some(&chunk) } else { None },
-    }))
+        "reset": reset,
+        "file_id": file_id,
+        "log": if reset { Some(chunk) } else { None },
+    })
+}
+
+/// DUMB's incremental form without log files: the process's entries in
+/// the store (or memory), followed by `seq`. The cursor is the last `seq`
+/// read and `size` the last `seq` there is; `file_id` names the numbering
+/// (a server without a store numbers afresh at each start), so a client of
+/// an earlier numbering gets a reset.
+fn incremental_by_seq(
+    history: &History,
+    process: &str,
+    cursor: Option<u64>,
+    tail_bytes: u64,
+    client_file_id: Option<&str>,
+) -> std::io::Result<serde_json::Value> {
+    let file_id = if history.store.is_some() {
+        "store".to_owned()
+    } else {
+        format!("memory-{}", history.hub.run_id())
+    };
+    let size = history.hub.next_seq().saturating_sub(1);
+    let follow = cursor.filter(|c| *c <= size && client_file_id == Some(file_id.as_str()));
+    let (chunk, cursor, reset) = match follow {
+        Some(cursor) => {
+            let mut text = BytesMut::new();
+            let mut last = cursor;
+            for frame in history.export(process_query(process, Some(cursor)))? {
+                let frame = frame?;
+                last = last.max(frame.entry.seq);
+                text_line(&frame.entry, &mut text);
+            }
+            (String::from_utf8_lossy(&text).into_owned(), last, false)
+        }
+        None => (
+            newest_text_paged(history, process, tail_bytes as usize)?,
+            size,
+            true,
+        ),
+    };
+    Ok(incremental_answer(
+        process,
+        (size, cursor),
+        &chunk,
+        reset,
+        Some(&file_id),
+    ))
+}
+
+/// The newest whole lines of `process`, at most `max` bytes, read newest
+/// first a page at a time (however much the store holds).
+fn newest_text_paged(history: &History, process: &str, max: usize) -> std::io::Result<String> {
+    let mut lines: Vec<BytesMut> = Vec::new();
+    let mut bytes = 0;
+    let mut before = None;
+    'pages: loop {
+        let mut query = process_query(process, None);
+        query.before_seq = before;
+        query.limit = 1000;
+        let page = history.page(&query)?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        before = Some(last.entry.seq);
+        for frame in &page {
+            let mut line = BytesMut::new();
+            text_line(&frame.entry, &mut line);
+            if bytes + line.len() > max {
+                break 'pages;
+            }
+            bytes += line.len();
+            lines.push(line);
+        }
+    }
+    let mut text = Vec::with_capacity(bytes);
+    for line in lines.iter().rev() {
+        text.extend_from_slice(line);
+    }
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 #[cfg(test)]

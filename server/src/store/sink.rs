@@ -1,0 +1,378 @@
+//! The writer's side of the store: the persistence thread appends a batch
+//! of entries in one transaction and commits it at `flush`; after each
+//! commit a little retention, so no transaction is ever long.
+//!
+//! The search index trails the entries: indexing a line costs several
+//! times what storing it does, so the thread indexes in steps of its own
+//! (`background`) while no entries wait. Entries are never held back or
+//! lost for the index; a burst leaves it behind, and it catches up when
+//! the burst is over. Searches read the entries it has not reached yet
+//! directly (`meta.indexed_upto` says how far it is).
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use app::ansi::strip_ansi;
+use rusqlite::{params, Connection};
+
+use super::schema::{level_number, stream_number};
+use super::{StoreOptions, StoreStats};
+use crate::hub::Frame;
+use crate::persist::LogSink;
+
+/// Entries deleted by one retention step, at most: a step is a short
+/// transaction of its own after a batch.
+const RETENTION_STEP: i64 = 8192;
+/// Size retention deletes down to this share of `max_size`, so it does
+/// not run after every batch once the store is full.
+const SIZE_LOW_WATER: f64 = 0.9;
+/// How often retention looks whether anything is to be deleted.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries indexed by one step (some 40 ms here): larger steps index
+/// faster (fewer segments to merge), and entries wait meanwhile.
+const INDEX_STEP: i64 = 4096;
+
+/// (second, process, node, stream, level) → entries.
+type CountKey = (i64, i64, i64, i64, i64);
+
+/// Appends entries to the store (see [`LogSink`]).
+#[derive(Debug)]
+pub struct StoreSink {
+    conn: Connection,
+    options: StoreOptions,
+    stats: Arc<StoreStats>,
+    /// Name → id, as committed (cleared when a transaction is rolled back).
+    names: HashMap<String, i64>,
+    /// Entries of the open transaction per second and kind.
+    counts: HashMap<CountKey, i64>,
+    in_transaction: bool,
+    /// Why the open transaction is lost: SQLite rolled it back when a
+    /// statement failed (a full disk, say), so nothing more is added to
+    /// it and `flush` reports the whole batch as not stored.
+    doomed: Option<String>,
+    /// Size retention deletes until this many entries are left.
+    size_target: Option<i64>,
+    /// The index holds every entry up to this `seq`.
+    indexed_upto: i64,
+    last_retention: Option<std::time::Instant>,
+    /// The last retention step deleted something: there may be more.
+    retention_busy: bool,
+}
+
+impl StoreSink {
+    pub(super) fn new(
+        conn: Connection,
+        options: StoreOptions,
+        stats: Arc<StoreStats>,
+    ) -> rusqlite::Result<StoreSink> {
+        let indexed_upto = super::indexed_upto(&conn)?;
+        stats
+            .indexed_upto
+            .store(u64::try_from(indexed_upto).unwrap_or(0), Ordering::Relaxed);
+        let sink = StoreSink {
+            conn,
+            options,
+            stats,
+            names: HashMap::new(),
+            counts: HashMap::new(),
+            in_transaction: false,
+            doomed: None,
+            size_target: None,
+            indexed_upto,
+            last_retention: None,
+            retention_busy: false,
+        };
+        sink.stats.size.store(sink.used_bytes()?, Ordering::Relaxed);
+        Ok(sink)
+    }
+
+    /// Adds one entry to the open transaction.
+    fn insert(&mut self, frame: &Frame) -> rusqlite::Result<()> {
+        if !self.in_transaction {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.in_transaction = true;
+        }
+        let entry = &frame.entry;
+        let process = self.name_id(&entry.process_name)?;
+        let node = match &entry.node {
+            Some(node) => self.name_id(node)?,
+            None => 0,
+        };
+        let ts = entry.timestamp.timestamp_millis();
+        let plain = strip_ansi(&entry.message);
+        let plain = (plain != entry.message).then_some(plain);
+        let (stream, level) = (stream_number(entry.stream), level_number(entry.level));
+        let inserted = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO entries
+                 (seq, ts, process, node, stream, level, pid, continued, dropped, message, plain)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                i64::try_from(entry.seq).unwrap_or(i64::MAX),
+                ts,
+                process,
+                node,
+                stream,
+                level,
+                entry.pid,
+                entry.continued,
+                entry.dropped.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+                entry.message,
+                plain,
+            ])?;
+        if inserted == 0 {
+            // Seen before (an entry a cluster's stream delivered again).
+            return Ok(());
+        }
+        *self
+            .counts
+            .entry((ts.div_euclid(1000), process, node, stream, level))
+            .or_default() += 1;
+        Ok(())
+    }
+
+    fn name_id(&mut self, name: &str) -> rusqlite::Result<i64> {
+        if let Some(id) = self.names.get(name) {
+            return Ok(*id);
+        }
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO names (name) VALUES (?1)")?
+            .execute([name])?;
+        let id = self
+            .conn
+            .prepare_cached("SELECT id FROM names WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))?;
+        self.names.insert(name.to_owned(), id);
+        Ok(id)
+    }
+
+    fn commit(&mut self) -> rusqlite::Result<()> {
+        {
+            let mut upsert = self.conn.prepare_cached(
+                "INSERT INTO counts (second, process, node, stream, level, n)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO UPDATE SET n = n + excluded.n",
+            )?;
+            for ((second, process, node, stream, level), n) in &self.counts {
+                upsert.execute(params![second, process, node, stream, level, n])?;
+            }
+        }
+        self.conn.execute_batch("COMMIT")?;
+        self.in_transaction = false;
+        self.counts.clear();
+        Ok(())
+    }
+
+    /// Forgets the open transaction (SQLite may have rolled it back
+    /// already) and whatever was cached from it.
+    fn abandon(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.in_transaction = false;
+        self.doomed = None;
+        self.counts.clear();
+        self.names.clear();
+    }
+
+    /// Bytes of the database in use: its pages less the free ones.
+    fn used_bytes(&self) -> rusqlite::Result<u64> {
+        let pragma = |name: &str| -> rusqlite::Result<i64> {
+            self.conn
+                .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+        };
+        let used = (pragma("page_count")? - pragma("freelist_count")?) * pragma("page_size")?;
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+
+    /// One step of retention: deletes up to [`RETENTION_STEP`] of the
+    /// oldest entries that are past `max_age`, or while the store is
+    /// larger than `max_size`. Returns how many it deleted.
+    pub fn retention_step(&mut self, now_ms: i64) -> rusqlite::Result<u64> {
+        let used = self.used_bytes()?;
+        self.stats.size.store(used, Ordering::Relaxed);
+        let max_age_ms = i64::try_from(self.options.max_age.as_millis()).unwrap_or(i64::MAX);
+        let cutoff = now_ms.saturating_sub(max_age_ms);
+        let (first, last): (Option<i64>, Option<i64>) =
+            self.conn
+                .query_row("SELECT min(seq), max(seq) FROM entries", [], |row| {
+                    Ok((row.get(0)?, row.get(1)?))
+                })?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(0);
+        };
+        let stored = last - first + 1;
+        if used > self.options.max_size && self.size_target.is_none() {
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+            let keep = (stored as f64 * SIZE_LOW_WATER * self.options.max_size as f64 / used as f64)
+                as i64;
+            self.size_target = Some(keep.max(1));
+        }
+        // The newest entry this step deletes, by size and by age.
+        let mut upto = None;
+        if let Some(target) = self.size_target {
+            if stored > target {
+                upto = Some(first + (stored - target).min(RETENTION_STEP) - 1);
+            } else {
+                self.size_target = None;
+            }
+        }
+        // Only when the oldest entry is too old: a look at one row.
+        let oldest: i64 =
+            self.conn
+                .query_row("SELECT ts FROM entries WHERE seq = ?1", [first], |row| {
+                    row.get(0)
+                })?;
+        let by_age: Option<i64> = if oldest < cutoff {
+            self.conn.query_row(
+                "SELECT max(seq) FROM (SELECT seq, ts FROM entries ORDER BY seq LIMIT ?1)
+                 WHERE ts < ?2",
+                params![RETENTION_STEP, cutoff],
+                |row| row.get(0),
+            )?
+        } else {
+            None
+        };
+        upto = upto.max(by_age);
+        let Some(upto) = upto else {
+            return Ok(0);
+        };
+        let tx = self.conn.transaction()?;
+        // Out of the index only what is in it.
+        tx.execute(
+            "INSERT INTO entries_fts (entries_fts, rowid, text)
+             SELECT 'delete', seq, coalesce(plain, message) FROM entries WHERE seq <= ?1",
+            [upto.min(self.indexed_upto)],
+        )?;
+        let deleted = tx.execute("DELETE FROM entries WHERE seq <= ?1", [upto])?;
+        // Counts of seconds no entry is left of.
+        tx.execute(
+            "DELETE FROM counts WHERE second <
+             (SELECT coalesce(min(ts), ?1) FROM
+               (SELECT ts FROM entries ORDER BY seq LIMIT 1)) / 1000",
+            [i64::MAX],
+        )?;
+        tx.commit()?;
+        self.stats
+            .expired
+            .fetch_add(deleted as u64, Ordering::Relaxed);
+        Ok(deleted as u64)
+    }
+}
+
+fn to_io(error: rusqlite::Error) -> io::Error {
+    let kind = match &error {
+        rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull => {
+            io::ErrorKind::StorageFull
+        }
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, error.to_string())
+}
+
+impl LogSink for StoreSink {
+    fn append(&mut self, frame: &Frame) -> io::Result<()> {
+        if let Some(why) = &self.doomed {
+            return Err(io::Error::other(why.clone()));
+        }
+        self.insert(frame).map_err(|error| {
+            if self.in_transaction && self.conn.is_autocommit() {
+                // SQLite rolled the batch back: everything in it is lost.
+                self.doomed = Some(error.to_string());
+            }
+            to_io(error)
+        })
+    }
+
+    fn background(&mut self) -> bool {
+        if self.in_transaction {
+            return false;
+        }
+        match self.index_step() {
+            Ok(more) => more,
+            Err(error) => {
+                if !self.conn.is_autocommit() {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                }
+                tracing::warn!("store index: {error}");
+                false
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(why) = self.doomed.clone() {
+            self.abandon();
+            return Err(io::Error::other(why));
+        }
+        if !self.in_transaction {
+            return Ok(());
+        }
+        if let Err(error) = self.commit() {
+            self.abandon();
+            return Err(to_io(error));
+        }
+        // Retention failing loses nothing; it is tried again later. While
+        // it deletes, a step after every batch; otherwise a look every
+        // RETENTION_EVERY.
+        let due = self.retention_busy
+            || self
+                .last_retention
+                .is_none_or(|at| at.elapsed() >= RETENTION_EVERY);
+        if !due {
+            return Ok(());
+        }
+        self.last_retention = Some(std::time::Instant::now());
+        let step = self.retention_step(chrono::Utc::now().timestamp_millis());
+        self.retention_busy = step.as_ref().is_ok_and(|deleted| *deleted > 0);
+        if let Err(error) = step {
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            tracing::warn!("store retention: {error}");
+        }
+        Ok(())
+    }
+}
+
+impl StoreSink {
+    /// Indexes up to [`INDEX_STEP`] entries the index has not reached, in
+    /// a transaction of its own; true when there may be more.
+    pub fn index_step(&mut self) -> rusqlite::Result<bool> {
+        let tx = self.conn.transaction()?;
+        let (count, last): (i64, Option<i64>) = tx.query_row(
+            "SELECT count(*), max(seq) FROM
+               (SELECT seq FROM entries WHERE seq > ?1 ORDER BY seq LIMIT ?2)",
+            params![self.indexed_upto, INDEX_STEP],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        let Some(last) = last else {
+            return Ok(false);
+        };
+        tx.execute(
+            "INSERT INTO entries_fts (rowid, text)
+             SELECT seq, coalesce(plain, message) FROM entries
+             WHERE seq > ?1 AND seq <= ?2",
+            params![self.indexed_upto, last],
+        )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed_upto', ?1)",
+            [last],
+        )?;
+        tx.commit()?;
+        self.indexed_upto = last;
+        self.stats
+            .indexed_upto
+            .store(u64::try_from(last).unwrap_or(0), Ordering::Relaxed);
+        Ok(count == INDEX_STEP)
+    }
+
+    /// The writer's connection (for the import).
+    pub(super) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+}
