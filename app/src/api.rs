@@ -41,6 +41,16 @@ mod browser {
         json_of(Request::get(&format!("/api/logs?{query}"))).await
     }
 
+    /// `GET /api/logs/context?{query}`: oldest first.
+    pub async fn fetch_context(query: &str) -> Result<Vec<LogEntry>, String> {
+        json_of(Request::get(&format!("/api/logs/context?{query}"))).await
+    }
+
+    /// `GET /api/logs/histogram?{query}`.
+    pub async fn fetch_histogram(query: &str) -> Result<crate::protocol::Histogram, String> {
+        json_of(Request::get(&format!("/api/logs/histogram?{query}"))).await
+    }
+
     /// `?node=<node>` when a node is named.
     fn node_query(node: Option<&str>) -> String {
         node.map(|node| {
@@ -75,4 +85,6 @@ mod browser {
 }
 
 #[cfg(feature = "hydrate")]
-pub use browser::{control_process, fetch_history, fetch_info, fetch_process};
+pub use browser::{
+    control_process, fetch_context, fetch_histogram, fetch_history, fetch_info, fetch_process,
+};

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod connection_badge;
 pub mod filter_bar;
+pub mod histogram;
 pub mod log_details;
 pub mod log_list;
 pub mod log_row;

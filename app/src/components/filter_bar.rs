@@ -12,7 +12,7 @@ use crate::hooks::use_process_status::ProcessTable;
 use crate::hooks::use_viewer::ViewerContext;
 use crate::level::Level;
 use crate::log_entry::Stream;
-use crate::view_query::ViewQuery;
+use crate::view_query::{RangePreset, TimeRange, ViewQuery};
 
 #[component]
 pub fn FilterBar() -> impl IntoView {
@@ -30,18 +30,16 @@ pub fn FilterBar() -> impl IntoView {
             if let Some(process) = viewer.fixed_process.get_value() {
                 view.filter.processes = BTreeSet::from([process]);
             }
-            let hiding = view.hiding_filter();
-            let mut params = ViewQuery {
-                filter: hiding,
-                highlight_only: false,
+            let mut params = form_urlencoded::Serializer::new(String::new());
+            for (key, value) in view.hiding_filter().to_query_pairs() {
+                params.append_pair(key, &value);
             }
-            .to_query_string();
-            params = if params.is_empty() {
-                format!("?format={format}")
-            } else {
-                format!("{params}&format={format}")
-            };
-            format!("/api/logs/download{params}")
+            // Outside "live", what the range holds.
+            for (key, value) in view.range.iter().flat_map(|r| r.api_pairs()) {
+                params.append_pair(key, &value);
+            }
+            params.append_pair("format", format);
+            format!("/api/logs/download?{}", params.finish())
         }
     };
 
@@ -146,6 +144,7 @@ pub fn FilterBar() -> impl IntoView {
                     {move || viewer.search_error.get().map(|e| format!("invalid regex: {e}"))}
                 </span>
             </div>
+            <RangePicker/>
             <div class="control-group">
                 <button type="button" data-testid="follow" aria-pressed=move || viewer.follow.get().to_string()
                     title="Keep the newest line in view (End)"
@@ -170,6 +169,69 @@ pub fn FilterBar() -> impl IntoView {
         </header>
     }
     .into_any()
+}
+
+/// Live, or the stored lines of a time range (the presets, or the range
+/// dragged on the histogram).
+#[component]
+fn RangePicker() -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    let current = move || {
+        query.view.with(|v| match (&v.range, v.seq) {
+            (_, Some(_)) => "context".to_owned(),
+            (Some(TimeRange::Last(preset)), None) => preset.as_str().to_owned(),
+            (Some(TimeRange::Between { .. }), None) => "custom".to_owned(),
+            (None, None) => "live".to_owned(),
+        })
+    };
+    let custom_label = move || {
+        query.view.with(|v| match v.range {
+            Some(TimeRange::Between { from, to }) => {
+                let utc = viewer.utc.get();
+                format!(
+                    "{} – {}",
+                    crate::format::full_time(&from, utc),
+                    crate::format::full_time(&to, utc)
+                )
+            }
+            _ => "custom (drag on the histogram)".to_owned(),
+        })
+    };
+    view! {
+        <label class="control">
+            <span>"Time"</span>
+            <select
+                data-testid="range"
+                aria-label="Time range"
+                prop:value=current
+                on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    if value == "custom" || value == "context" {
+                        return;
+                    }
+                    query.update(false, move |view| {
+                        view.range = RangePreset::parse(&value).map(TimeRange::Last);
+                        view.seq = None;
+                    });
+                }
+            >
+                <option value="live" selected=move || current() == "live">"live"</option>
+                {RangePreset::ALL
+                    .into_iter()
+                    .map(|preset| {
+                        view! {
+                            <option value=preset.as_str() selected=move || current() == preset.as_str()>
+                                {preset.label()}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+                <option value="custom" selected=move || current() == "custom" disabled=true>{custom_label}</option>
+                <option value="context" selected=move || current() == "context" disabled=true>"around a line"</option>
+            </select>
+        </label>
+    }
 }
 
 /// A drop-down of checkboxes, one per process seen, with its line count.

@@ -25,6 +25,8 @@ pub fn LogDetails() -> impl IntoView {
                     <header class="details-head">
                         <span class=format!("level-badge level-{}", entry.level.css_class())>{entry.level.as_str()}</span>
                         <strong class="details-process">{entry.process_name.clone()}</strong>
+                        <a class="button" data-testid="show-in-context" href=context_link(&viewer, entry.seq)
+                            title="The lines of every process around this one">"show in context"</a>
                         <button
                             type="button"
                             data-testid="copy-line"
@@ -68,6 +70,25 @@ pub fn LogDetails() -> impl IntoView {
             }
         })
     }
+}
+
+/// `/?seq=N`: the lines around entry `seq`; with the current search marked
+/// (not hiding anything) when there is one.
+fn context_link(viewer: &ViewerContext, seq: u64) -> String {
+    let text = viewer.query.view.with_untracked(|v| v.filter.clone());
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("seq", &seq.to_string());
+    if !text.text.is_empty() {
+        query.append_pair("q", &text.text);
+        if text.regex {
+            query.append_pair("regex", "1");
+        }
+        if text.case_sensitive {
+            query.append_pair("case", "1");
+        }
+        query.append_pair("hl", "1");
+    }
+    format!("/?{}", query.finish())
 }
 
 fn copy_to_clipboard(text: &str) {

@@ -112,6 +112,35 @@ pub fn LogList() -> impl IntoView {
             viewport.set(el.client_height());
         });
     });
+    // A linked entry, once loaded: in the middle of the view, selected
+    // (its details open), following off.
+    Effect::new(move |_| {
+        let Some(seq) = stream.focus.get() else {
+            return;
+        };
+        stream.last_change.track();
+        let found = stream.store.with_untracked(|s| {
+            let visible = s.visible();
+            visible
+                .iter()
+                .position(|e| e.seq == seq)
+                .map(|index| (index, visible[index].clone()))
+        });
+        let Some((index, entry)) = found else {
+            return;
+        };
+        stream.focus.set(None);
+        viewer.follow.set(false);
+        viewer.selected.set(Some(entry));
+        request_animation_frame(move || {
+            if let Some(el) = scroller.get_untracked() {
+                let top = (index as i32 * ROW_HEIGHT - el.client_height() / 2).max(0);
+                scroll_to(&el, top);
+                scroll_top.set(el.scroll_top());
+                viewport.set(el.client_height());
+            }
+        });
+    });
     // Following again (the button, End) jumps to the newest row.
     Effect::new(move |_| {
         if viewer.follow.get() {
@@ -149,10 +178,24 @@ pub fn LogList() -> impl IntoView {
         last_top.set_value(top);
         scroll_top.set(top);
         viewport.set(el.client_height());
+        // Outside "live", reaching the top pages back through the range.
+        if top <= ROW_HEIGHT
+            && stream.history.with_untracked(Option::is_some)
+            && !stream.history_exhausted.get_untracked()
+            && !stream.loading_older.get_untracked()
+        {
+            stream.load_older();
+        }
     };
 
     let empty_text = move || {
-        if stream.store.with(|s| s.is_empty()) {
+        if stream.history.with(Option::is_some) {
+            if stream.history_error.with(Option::is_some) {
+                "The stored lines could not be read."
+            } else {
+                "No stored lines in this range match the filters."
+            }
+        } else if stream.store.with(|s| s.is_empty()) {
             "Waiting for log lines…"
         } else {
             "No lines match the filters."

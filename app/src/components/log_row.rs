@@ -39,11 +39,15 @@ pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
         let entry = entry.clone();
         move |_| viewer.selected.set(Some(entry.clone()))
     };
+    // The rows are made anew when the view changes, so this need not
+    // follow it.
+    let linked = viewer.query.view.with_untracked(|v| v.seq == Some(seq));
     view! {
         <div
             class=format!("log-row level-{}", level.css_class())
             class:selected=selected
             class:continued=entry.continued
+            class:linked=linked
             data-testid="log-row"
             data-level=level.as_str()
             data-process=entry.process_name.clone()
@@ -53,6 +57,8 @@ pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
             on:click=select
         >
             <span class="cell time" on:mouseenter=move |ev| show_relative_time(&ev, &timestamp, viewer.utc.get_untracked())>
+                <a class="row-link" href=format!("/?seq={seq}") title="Link to this line (its context)"
+                    data-testid="row-link">"#"</a>
                 {move || format::time_of_day(&timestamp, viewer.utc.get())}
             </span>
             <span class="cell level"><span class="level-badge">{level.as_str()}</span></span>

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::components::filter_bar::FilterBar;
+use crate::components::histogram::HistogramStrip;
 use crate::components::log_details::LogDetails;
 use crate::components::log_list::LogList;
 #[cfg(feature = "hydrate")]
@@ -17,6 +18,7 @@ pub fn LogViewer() -> impl IntoView {
     view! {
         <section class="viewer" aria-label="Logs">
             <FilterBar/>
+            <HistogramStrip/>
             <LogList/>
             <LogDetails/>
         </section>

@@ -82,6 +82,19 @@ pub struct StreamOptions {
     pub initial_query: String,
 }
 
+/// Outside "live", what the rows show instead of the stream: stored
+/// entries from the server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistorySource {
+    /// `GET /api/logs`'s filters and time range (`process=a&from=-1h`).
+    pub query: String,
+    /// A linked entry: the lines around it, it in view.
+    pub seq: Option<u64>,
+}
+
+/// Entries on either side of a linked entry.
+pub const CONTEXT_LINES: usize = 500;
+
 /// The entries received so far and the connection state.
 #[derive(Clone, Copy, Debug)]
 pub struct LogStream {
@@ -100,6 +113,11 @@ pub struct LogStream {
     pub history_error: RwSignal<Option<String>>,
     /// No older entries exist on the server.
     pub history_exhausted: RwSignal<bool>,
+    /// Outside "live": the stored entries shown; live entries are not
+    /// shown meanwhile.
+    pub history: RwSignal<Option<HistorySource>>,
+    /// An entry to bring into view and select once it is loaded.
+    pub focus: RwSignal<Option<u64>>,
     // Read by the browser's connection loop only.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     options: StoredValue<StreamOptions>,
@@ -118,6 +136,8 @@ impl LogStream {
             loading_older: RwSignal::new(false),
             history_error: RwSignal::new(None),
             history_exhausted: RwSignal::new(false),
+            history: RwSignal::new(None),
+            focus: RwSignal::new(None),
             options: StoredValue::new(options),
         }
     }
@@ -130,7 +150,9 @@ impl LogStream {
     /// Takes a batch of new entries (oldest first): shown at once, or held
     /// while paused.
     pub fn receive(&self, batch: Vec<LogEntry>) {
-        if batch.is_empty() {
+        // Looking at stored entries: the live ones are fetched again on
+        // the way back.
+        if batch.is_empty() || self.history.with_untracked(Option::is_some) {
             return;
         }
         if self.paused.get_untracked() {
@@ -184,6 +206,20 @@ impl LogStream {
         self.changed(Change::default());
     }
 
+    /// Shows `source` (stored entries), or with `None` the live stream
+    /// again; the rows are replaced either way.
+    pub fn show(&self, source: Option<HistorySource>) {
+        if self.history.with_untracked(|h| *h == source) {
+            return;
+        }
+        self.history.set(source.clone());
+        self.clear();
+        self.history_exhausted.set(false);
+        self.history_error.set(None);
+        #[cfg(feature = "hydrate")]
+        browser::load_source(*self, source);
+    }
+
     /// Pages back through the server's history before the oldest entry
     /// kept, and adds what it finds at the top.
     pub fn load_older(&self) {
@@ -231,7 +267,8 @@ mod browser {
     use leptos::task::spawn_local;
 
     use super::{ConnectionStatus, LogStream};
-    use crate::api::{fetch_history, fetch_info, fetch_process};
+    use super::{HistorySource, CONTEXT_LINES};
+    use crate::api::{fetch_context, fetch_history, fetch_info, fetch_process};
     use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::level::Level;
     use crate::log_entry::{LogEntry, Stream};
@@ -283,7 +320,7 @@ mod browser {
                         stream.store.update(|s| s.reset_sequence());
                         stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing")]);
                     }
-                    if run_id.is_none() {
+                    if run_id.is_none() && stream.history.with_untracked(Option::is_none) {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
@@ -342,10 +379,52 @@ mod browser {
             None if !initial.is_empty() => format!("{initial}&limit={}", HISTORY_PAGE * 2),
             None => return,
         };
-        match fetch_history(&query).await {
+        let answer = fetch_history(&query).await;
+        // The page may have moved to stored entries meanwhile.
+        if stream.history.with_untracked(Option::is_some) {
+            return;
+        }
+        match answer {
             Ok(newest_first) => stream.merge_history(newest_first),
             Err(error) => stream.history_error.set(Some(error)),
         }
+    }
+
+    /// Loads what `source` shows (or, back to live, the newest entries
+    /// the server keeps); a source changed meanwhile wins.
+    pub(super) fn load_source(stream: LogStream, source: Option<HistorySource>) {
+        spawn_local(async move {
+            let still = || stream.history.with_untracked(|h| *h == source);
+            let loaded = match &source {
+                Some(HistorySource { seq: Some(seq), .. }) => fetch_context(&format!(
+                    "seq={seq}&before={CONTEXT_LINES}&after={CONTEXT_LINES}"
+                ))
+                .await
+                .map(|mut oldest_first| {
+                    oldest_first.reverse();
+                    oldest_first
+                }),
+                Some(HistorySource { query, .. }) => {
+                    fetch_history(&format!("{query}&limit={HISTORY_PAGE}")).await
+                }
+                None => {
+                    let tail = stream.options.with_value(|o| o.tail);
+                    fetch_history(&format!("limit={tail}{}", process_param(&stream))).await
+                }
+            };
+            if !still() {
+                return;
+            }
+            match loaded {
+                Ok(newest_first) => {
+                    stream.merge_history(newest_first);
+                    if let Some(HistorySource { seq: Some(seq), .. }) = source {
+                        stream.focus.set(Some(seq));
+                    }
+                }
+                Err(error) => stream.history_error.set(Some(error)),
+            }
+        });
     }
 
     pub(super) fn load_older(stream: LogStream) {
@@ -359,8 +438,20 @@ mod browser {
             let before = before
                 .map(|s| format!("&before_seq={s}"))
                 .unwrap_or_default();
-            let query = format!("limit={HISTORY_PAGE}{before}{}", process_param(&stream));
-            match fetch_history(&query).await {
+            // Outside "live", older entries of what is shown.
+            let filters = stream
+                .history
+                .with_untracked(|h| h.as_ref().map(|h| format!("&{}", h.query)))
+                .unwrap_or_else(|| process_param(&stream));
+            let query = format!("limit={HISTORY_PAGE}{before}{filters}");
+            let source = stream.history.get_untracked();
+            let answer = fetch_history(&query).await;
+            // What is shown changed meanwhile: this page is not of it.
+            if stream.history.with_untracked(|h| *h != source) {
+                stream.loading_older.set(false);
+                return;
+            }
+            match answer {
                 Ok(newest_first) => {
                     if newest_first.is_empty() {
                         stream.history_exhausted.set(true);

@@ -8,10 +8,11 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::filter::{EntryFilter, LogFilter};
-use crate::hooks::use_log_stream::{use_log_stream, LogStream, StreamOptions};
+use crate::hooks::use_log_stream::{use_log_stream, HistorySource, LogStream, StreamOptions};
 use crate::hooks::use_process_status::ProcessTable;
 use crate::hooks::use_view_query::{use_view_query, ViewQueryHandle};
 use crate::log_entry::LogEntry;
+use crate::view_query::ViewQuery;
 
 /// How many entries the page keeps; older ones are dropped first.
 pub const MAX_ROWS: usize = 100_000;
@@ -44,6 +45,29 @@ pub struct ViewerContext {
     pub many_nodes: Memo<bool>,
 }
 
+/// What the rows show outside "live": the view's filters (and the page's
+/// process) and range as `GET /api/logs` parameters, and the linked entry.
+pub fn history_source(view: &ViewQuery, process: Option<&str>) -> Option<HistorySource> {
+    if view.is_live() {
+        return None;
+    }
+    let mut filter = view.hiding_filter();
+    if let Some(process) = process {
+        filter.processes = BTreeSet::from([process.to_owned()]);
+    }
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in filter.to_query_pairs() {
+        query.append_pair(key, &value);
+    }
+    for (key, value) in view.range.iter().flat_map(|r| r.api_pairs()) {
+        query.append_pair(key, &value);
+    }
+    Some(HistorySource {
+        query: query.finish(),
+        seq: view.seq,
+    })
+}
+
 /// `filter` compiled; with a search that does not compile, the filter
 /// without its text (the search box shows why).
 fn compile(filter: LogFilter) -> EntryFilter {
@@ -71,10 +95,10 @@ pub fn use_viewer(process: Option<String>) -> ViewerContext {
         tail: INITIAL_TAIL,
         initial_query,
     });
-    let fixed = process.clone();
+    let fixed_keep = process.clone();
     let keep = Memo::new(move |_| {
         let mut filter = query.view.with(|v| v.hiding_filter());
-        if let Some(process) = &fixed {
+        if let Some(process) = &fixed_keep {
             filter.processes = BTreeSet::from([process.clone()]);
         }
         compile(filter)
@@ -88,6 +112,15 @@ pub fn use_viewer(process: Option<String>) -> ViewerContext {
     // The kept entries are indexed incrementally as they arrive; a new
     // filter (typed, or from back/forward) re-indexes them once.
     Effect::new(move |_| stream.set_keep(keep.get()));
+    // Outside "live" (a time range, a linked entry) the rows are the
+    // store's answer, fetched again when the view changes.
+    let fixed = process.clone();
+    Effect::new(move |_| {
+        let source = query
+            .view
+            .with(|view| history_source(view, fixed.as_deref()));
+        stream.show(source);
+    });
     let tick = RwSignal::new(0u64);
     #[cfg(feature = "hydrate")]
     {
