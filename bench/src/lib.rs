@@ -34,6 +34,7 @@ pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod soak;
+pub mod store;
 pub mod system;
 
 use serde::{Deserialize, Serialize};

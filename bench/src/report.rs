@@ -483,6 +483,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         per_idle.map_or("–".into(), |k| format!("{k:.1} KiB per client")),
         yes_no(per_idle.map(|k| k <= 64.0))
     );
+    store_targets(w, runs);
     match browser {
         Some(b) if b.ran() => {
             let _ = writeln!(
@@ -651,6 +652,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
     if !cluster_runs.is_empty() {
         cluster_section(w, &cluster_runs);
     }
+    store_section(w, runs);
 
     browser_section(w, browser);
 
@@ -785,9 +787,9 @@ fn browser_section(w: &mut String, browser: Option<&BrowserResult>) {
     let _ = writeln!(w);
 }
 
-const METHOD: [&str; 9] = [
+const METHOD: [&str; 10] = [
     "Every system runs the same generator, `bench-gen`: ~110-byte lines `LEVEL seq=N t=<CLOCK_MONOTONIC ns> gen payload=…`, levels mixed (INFO, DEBUG, WARN, ERROR), either flat out or at a fixed rate, starting when every client is connected.",
-    "**Logdeck**: `target/release/server` with the generator as its one `[[process]]` (defaults otherwise: `client_queue` 16 384, `memory_entries` 100 000, no log files). Clients read `/ws/logs` without options: one JSON entry per frame.",
+    "**Logdeck**: `target/release/server` with the generator as its one `[[process]]` (defaults otherwise: `client_queue` 16 384, `memory_entries` 100 000, the store on (in the run's directory), no log files). Clients read `/ws/logs` without options: one JSON entry per frame.",
     "**bare limit**: `bench-limit` (bench/src/bin/bench-limit.rs): tokio + tokio-tungstenite, one reader task per pipe, each line wrapped once in the four-field JSON, the same bytes broadcast to every client via `tokio::sync::broadcast`, each client draining up to 1 000 queued frames with `feed` and one `flush`.",
     "**frontail**: the npm package, reading the generator on stdin (`frontail -`), clients are socket.io-client@2 (websocket transport) in one Node process, `bench/peers/frontail_client.js`.",
     "**DMB model**: `bench/peers/dmb_model.py`, FastAPI + uvicorn (`uvicorn[standard]`, pinned): one reader thread per child pipe (`for line in iter(pipe.readline, \"\")`) logging each line; a `logging.Handler` whose `emit` broadcasts the formatted line through a `ConnectionManager` (a plain list; `asyncio.gather` of `send_text`), next to a console and a file handler. Rust clients, as for Logdeck and the limit.",
@@ -795,7 +797,166 @@ const METHOD: [&str; 9] = [
     "Throughput counts the lines received inside the window (the generator's printing time). Latency and isolation runs then wait for lines still on their way until all arrived or 2 s pass without progress (bounded); what never arrives is lost.",
     "Server CPU is utime+stime of the server process from /proc/<pid>/stat over the window; RSS is VmRSS sampled every 100 ms (peak shown). For the DMB model that is the uvicorn process (children are generators, not counted, for every system).",
     "Before each run the runner checks /proc/loadavg and waits (30 s polls, up to 10 min) while the 1-minute load is above 1.5 with other builds running; the loads seen are in the table above.",
+    "**Store** (bench/src/store.rs): the ingest rate is what `/api/info`'s `store.written` grew by over the window; the fill runs several generators at a fixed rate until the store holds them all (with `log_files = true`, for the `grep` comparison); the queries are plain HTTP GETs against the filled server, each timed from the request to the last byte, the median of several (the page cache is warm for `grep` and the store alike).",
 ];
+
+/// The fan-out of the store scenario with the store off and on: the
+/// median per-client rate of each, and on ÷ off.
+fn store_fanout(runs: &[RunResult]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let rate = |scenario: &str| {
+        let rates: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.scenario == scenario)
+            .filter_map(|r| r.per_client_rate)
+            .collect();
+        median(&rates)
+    };
+    let (off, on) = (rate("store-fanout-off"), rate("store-fanout-on"));
+    (off, on, ratio(on, off))
+}
+
+fn store_run(runs: &[RunResult]) -> Option<(&RunResult, &crate::store::StoreResult)> {
+    runs.iter()
+        .rev()
+        .find_map(|r| r.store.as_ref().map(|s| (r, s)))
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn store_targets(w: &mut String, runs: &[RunResult]) {
+    let (_, _, fan) = store_fanout(runs);
+    let Some((_, store)) = store_run(runs) else {
+        if fan.is_none() {
+            return;
+        }
+        let _ = writeln!(
+            w,
+            "| store: the scenario's figures | not measured | not measured |"
+        );
+        return;
+    };
+    let ingest_met = store.ingest_stored_per_s >= 100_000.0 && store.ingest_lost == 0;
+    let _ = writeln!(
+        w,
+        "| store: ingest ≥ 100 000 lines/s while streaming | {} lines/s stored at {} lines/s printed, {} not stored | {} |",
+        int(store.ingest_stored_per_s),
+        int(store.ingest_rate as f64),
+        int(store.ingest_lost as f64),
+        yes_no(Some(ingest_met))
+    );
+    let _ = writeln!(
+        w,
+        "| store: fan-out within 5% of the store off | {} of the store-off figure | {} |",
+        fan.map_or("–".into(), |r| format!("{:.1}%", r * 100.0)),
+        yes_no(fan.map(|r| r >= 0.95))
+    );
+    let lines = int(store.stored as f64);
+    let _ = writeln!(
+        w,
+        "| store ({lines} lines): a rare substring's newest 100 hits < 100 ms | {} (`{}`, {} hits) | {} |",
+        ms(store.search_ms),
+        store.search,
+        store.search_hits,
+        yes_no(store.search_ms.map(|t| t < 100.0))
+    );
+    let _ = writeln!(
+        w,
+        "| store ({lines} lines): histogram over all of it, {} buckets < 200 ms | {} | {} |",
+        store.histogram_buckets,
+        ms(store.histogram_ms),
+        yes_no(store.histogram_ms.map(|t| t < 200.0))
+    );
+    let _ = writeln!(
+        w,
+        "| store ({lines} lines): a page of 500 older lines < 20 ms | {} | {} |",
+        ms(store.page_ms),
+        yes_no(store.page_ms.map(|t| t < 20.0))
+    );
+    let size_ratio =
+        (store.message_bytes > 0).then(|| store.size_bytes as f64 / store.message_bytes as f64);
+    let _ = writeln!(
+        w,
+        "| store: size ≤ 2× the raw message bytes | {} for {} of messages ({}) | {} |",
+        bytes_mib(Some(store.size_bytes)),
+        bytes_mib(Some(store.message_bytes)),
+        size_ratio.map_or("–".into(), |r| format!("{r:.2}×")),
+        yes_no(size_ratio.map(|r| r <= 2.0))
+    );
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn store_section(w: &mut String, runs: &[RunResult]) {
+    let (off, on, fan) = store_fanout(runs);
+    let Some((run, store)) = store_run(runs) else {
+        return;
+    };
+    let _ = writeln!(w, "\n## 8. Store (the indexed history)\n");
+    let _ = writeln!(
+        w,
+        "**Ingest**: one generator at {} lines/s for {:.0} s, {} clients streaming. The store committed {} lines/s during the window ({} not stored; everything printed was stored {} after the window). The search index trailed by {} entries at the end of the window and caught up {} later (searches read what it has not reached directly). The clients got {} lines/s each (p99 {}, {} lost). Server CPU {}.\n",
+        int(store.ingest_rate as f64),
+        run.duration_s,
+        run.clients,
+        int(store.ingest_stored_per_s),
+        int(store.ingest_lost as f64),
+        store
+            .ingest_catch_up_s
+            .map_or("–".into(), |s| format!("{s:.1} s")),
+        int(store.ingest_unindexed as f64),
+        store
+            .index_catch_up_s
+            .map_or("–".into(), |s| format!("{s:.1} s")),
+        run.per_client_rate.map_or("–".into(), int),
+        ms(run.p99_ms),
+        run.lost_lines.map_or("–".into(), |l| int(l as f64)),
+        run.usage
+            .as_ref()
+            .map_or("–".into(), |u| format!("{:.2} cores", u.cpu_cores)),
+    );
+    let _ = writeln!(
+        w,
+        "**Fan-out, store off and on** (flat-out generator, the median of the runs): {} and {} lines/s per client ({}).\n",
+        off.map_or("–".into(), int),
+        on.map_or("–".into(), int),
+        fan.map_or("–".into(), |r| format!("{:.1}%", r * 100.0)),
+    );
+    let _ = writeln!(
+        w,
+        "**Filled** with {} lines of several processes in {:.0} s, the index complete ({} not stored): {} on disk for {} of messages. Queries over HTTP, the median of several:\n",
+        int(store.stored as f64),
+        store.fill_s,
+        int(store.fill_lost as f64),
+        bytes_mib(Some(store.size_bytes)),
+        bytes_mib(Some(store.message_bytes)),
+    );
+    let _ = writeln!(w, "| question | answer | time |\n|---|---|---|");
+    let _ = writeln!(
+        w,
+        "| `GET /api/logs?q={}&limit=100` (newest hits) | {} entries | {} |",
+        store.search,
+        store.search_hits,
+        ms(store.search_ms)
+    );
+    let _ = writeln!(
+        w,
+        "| `grep -c -h {} <log_dir>/*.jsonl` (the same search over the JSON Lines files) | {} lines | {} |",
+        store.search,
+        store.grep_count,
+        ms(store.grep_ms)
+    );
+    let _ = writeln!(
+        w,
+        "| `GET /api/logs/histogram?buckets={}` (everything) | {} entries counted | {} |",
+        store.histogram_buckets,
+        int(store.histogram_total as f64),
+        ms(store.histogram_ms)
+    );
+    let _ = writeln!(
+        w,
+        "| `GET /api/logs?before_seq=<middle>&limit=500` | {} entries | {} |",
+        store.page_lines,
+        ms(store.page_ms)
+    );
+}
 
 /// The cluster scenario, one row per number of clients (the median run by
 /// p99): one table of what the clients got, one of what each process of

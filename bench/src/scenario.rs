@@ -62,6 +62,9 @@ pub struct RunResult {
     /// notice), what they lost and their p99.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept_up: Option<KeptUp>,
+    /// The store scenario's figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::store::StoreResult>,
 }
 
 /// What the clients that kept up got.

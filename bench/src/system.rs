@@ -44,6 +44,9 @@ pub struct Tools {
     pub node_modules: PathBuf,
     /// nats-server, for the cluster scenario.
     pub nats: PathBuf,
+    /// Extra environment for Logdeck (`LOGDECK_STORE=false`: the store
+    /// scenario's run without a store).
+    pub logdeck_env: Vec<(String, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -133,6 +136,7 @@ impl Running {
                 let mut c = Command::new(&tools.server);
                 c.arg("--addr").arg(&addr).arg("--config").arg(&config);
                 c.current_dir(&tools.root).env("LOGDECK_LOG", "warn");
+                c.envs(tools.logdeck_env.iter().cloned());
                 c
             }
             SystemKind::Limit => {
@@ -216,6 +220,7 @@ impl Running {
             .arg(&path)
             .current_dir(&tools.root)
             .env("LOGDECK_LOG", "warn")
+            .envs(tools.logdeck_env.iter().cloned())
             .stdin(Stdio::null());
         Running::launch(SystemKind::Logdeck, command, port, None, out, err, dir).await
     }
@@ -344,6 +349,12 @@ pub fn free_port() -> anyhow::Result<u16> {
 /// The body of `GET path` when it answers 200 (`Connection: close`, a
 /// plain body).
 pub async fn http_get(port: u16, path: &str) -> Option<Vec<u8>> {
+    http_get_within(port, path, Duration::from_secs(2)).await
+}
+
+/// The body of `GET path` when it answers 200 within `limit` (for
+/// queries that may take long).
+pub async fn http_get_within(port: u16, path: &str, limit: Duration) -> Option<Vec<u8>> {
     let attempt = async {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
         let request =
@@ -356,10 +367,7 @@ pub async fn http_get(port: u16, path: &str) -> Option<Vec<u8>> {
         (head.starts_with("HTTP/1.1 200") && !head.to_ascii_lowercase().contains("chunked"))
             .then(|| raw[split + 4..].to_vec())
     };
-    tokio::time::timeout(Duration::from_secs(2), attempt)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(limit, attempt).await.ok().flatten()
 }
 
 /// Whether `GET path` answers 200.

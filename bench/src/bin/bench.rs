@@ -20,6 +20,7 @@ use bench::load::{builds_running, load1, LoadNote};
 use bench::report::{render, BrowserResult, Machine};
 use bench::scenario::{self, Env, IdleSettle, RunResult, Stream};
 use bench::soak::{self, SoakResult, SoakSpec};
+use bench::store::{self as store_scenario, StoreSpec};
 use bench::system::{SystemKind, Tools};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -145,13 +146,14 @@ struct Suite {
     rustc: String,
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "fanout",
     "latency",
     "isolation",
     "idle",
     "startup",
     "cluster",
+    "store",
 ];
 
 /// Sizes per profile.
@@ -168,6 +170,10 @@ struct Sizes {
     startup_processes: usize,
     startup_samples: usize,
     cluster: ClusterSpec,
+    store: StoreSpec,
+    /// The fan-out with the store on and off: clients, window, runs of
+    /// each (alternating).
+    store_fanout: (usize, Duration, u32),
 }
 
 fn sizes(profile: Profile) -> Sizes {
@@ -205,6 +211,16 @@ fn sizes(profile: Profile) -> Sizes {
                 clients_per_viewer: vec![5, 50, 500],
                 drain: Duration::from_secs(20),
             },
+            store: StoreSpec {
+                ingest_rate: 100_000,
+                ingest_duration: Duration::from_secs(20),
+                ingest_clients: 10,
+                fill_lines: 10_000_000,
+                fill_generators: 4,
+                fill_rate: 100_000,
+                query_reps: 5,
+            },
+            store_fanout: (10, Duration::from_secs(10), 3),
         },
         Profile::Smoke => Sizes {
             fanout_clients: vec![10],
@@ -239,6 +255,16 @@ fn sizes(profile: Profile) -> Sizes {
                 clients_per_viewer: vec![5],
                 drain: Duration::from_secs(10),
             },
+            store: StoreSpec {
+                ingest_rate: 5_000,
+                ingest_duration: Duration::from_millis(500),
+                ingest_clients: 3,
+                fill_lines: 20_000,
+                fill_generators: 2,
+                fill_rate: 20_000,
+                query_reps: 1,
+            },
+            store_fanout: (3, Duration::from_millis(300), 1),
         },
     }
 }
@@ -285,6 +311,7 @@ fn tools_at(root: &Path, tools_dir: &Path, bin_dir: &Path) -> Tools {
         frontail_client: root.join("bench/peers/frontail_client.js"),
         node_modules: tools_dir.join("npm/node_modules"),
         nats: root.join(".tools/nats/bin/nats-server"),
+        logdeck_env: Vec::new(),
     }
 }
 
@@ -432,6 +459,27 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                         }
                     }
                 }
+                // Logdeck's alone: fan-out with the store off and on
+                // (alternating), then ingest, fill and queries.
+                "store" => {
+                    if systems.contains(&SystemKind::Logdeck) {
+                        let (clients, duration, reps) = sizes.store_fanout;
+                        for inner in 0..reps {
+                            for scenario in ["store-fanout-off", "store-fanout-on"] {
+                                let stream = Stream {
+                                    scenario,
+                                    rate: None,
+                                    duration,
+                                    clients,
+                                    stalled: 0,
+                                    drain: Duration::ZERO,
+                                };
+                                plans.push((SystemKind::Logdeck, Some(stream), rep * reps + inner));
+                            }
+                        }
+                        plans.push((SystemKind::Logdeck, None, rep));
+                    }
+                }
                 "isolation" => plans.extend(once(Some(&sizes.isolation))),
                 _ => plans.extend(once(None)),
             }
@@ -459,6 +507,21 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                     ("cluster", Some(stream)) => {
                         cluster::run(&env, &sizes.cluster, stream.clients / 2, rep, load).await
                     }
+                    ("store", Some(stream)) => {
+                        // The same fan-out as the suite's, the store off or on.
+                        let mut tools = env.tools.clone();
+                        if stream.scenario == "store-fanout-off" {
+                            tools
+                                .logdeck_env
+                                .push(("LOGDECK_STORE".into(), "false".into()));
+                        }
+                        let env = Env {
+                            tools,
+                            work: env.work.clone(),
+                        };
+                        scenario::stream(&env, system, stream, rep, load).await
+                    }
+                    ("store", None) => store_scenario::run(&env, &sizes.store, rep, load).await,
                     (_, Some(stream)) => scenario::stream(&env, system, stream, rep, load).await,
                     ("idle", None) => {
                         scenario::idle(
@@ -598,6 +661,17 @@ fn smoke_failures(run: &RunResult) -> Vec<String> {
                 failures.push("no start-up time".into());
             }
         }
+        "store" => match &run.store {
+            None => failures.push("no store figures".into()),
+            Some(store) => {
+                if store.stored == 0 || store.search_hits == 0 || store.page_lines == 0 {
+                    failures.push(format!("the store answered nothing: {store:?}"));
+                }
+                if store.grep_count == 0 {
+                    failures.push("grep found nothing in the log files".into());
+                }
+            }
+        },
         "cluster" => {
             if !run.gen.as_ref().is_some_and(|g| g.done) {
                 failures.push("a generator did not finish".into());
