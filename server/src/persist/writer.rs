@@ -18,6 +18,8 @@ use crate::hub::Frame;
 
 /// Entries written between two flushes, at most.
 const BATCH: usize = 4096;
+/// How long a batch waits for more entries before it is written.
+const LINGER: Duration = Duration::from_millis(50);
 /// Write errors are reported at most this often.
 const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Reports waiting to be published; more are dropped (they are already
@@ -108,13 +110,25 @@ impl Writer {
                 Err(RecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
                 Err(RecvError::Closed) => break,
             }
+            // More of the batch, for up to LINGER: a few large
+            // transactions cost far less than many small ones.
+            let deadline = tokio::time::Instant::now() + LINGER;
             while batch.len() < BATCH {
                 match entries.try_recv() {
                     Ok(frame) => batch.push(frame),
                     Err(TryRecvError::Lagged(missed)) => {
                         self.lost(missed, "the writer fell behind")
                     }
-                    Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+                    Err(TryRecvError::Closed) => break,
+                    Err(TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, entries.recv()).await {
+                            Ok(Ok(frame)) => batch.push(frame),
+                            Ok(Err(RecvError::Lagged(missed))) => {
+                                self.lost(missed, "the writer fell behind")
+                            }
+                            Ok(Err(RecvError::Closed)) | Err(_) => break,
+                        }
+                    }
                 }
             }
             self.write(&mut batch);

@@ -30,6 +30,9 @@ const RETENTION_STEP: i64 = 8192;
 const SIZE_LOW_WATER: f64 = 0.9;
 /// How often retention looks whether anything is to be deleted.
 const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Entries the index may trail by, for this long, before a step runs: it
+/// indexes a few thousand at once far more cheaply than a few.
+const INDEX_DELAY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Entries indexed by one step (some 40 ms here): larger steps index
 /// faster (fewer segments to merge), and entries wait meanwhile.
 const INDEX_STEP: i64 = 4096;
@@ -59,6 +62,9 @@ pub struct StoreSink {
     last_retention: Option<std::time::Instant>,
     /// The last retention step deleted something: there may be more.
     retention_busy: bool,
+    /// The highest `seq` stored, and since when the index trails it.
+    stored_upto: i64,
+    trailing_since: Option<std::time::Instant>,
 }
 
 impl StoreSink {
@@ -83,6 +89,8 @@ impl StoreSink {
             indexed_upto,
             last_retention: None,
             retention_busy: false,
+            stored_upto: 0,
+            trailing_since: None,
         };
         sink.stats.size.store(sink.used_bytes()?, Ordering::Relaxed);
         Ok(sink)
@@ -128,6 +136,9 @@ impl StoreSink {
             // Seen before (an entry a cluster's stream delivered again).
             return Ok(());
         }
+        self.stored_upto = self
+            .stored_upto
+            .max(i64::try_from(entry.seq).unwrap_or(i64::MAX));
         *self
             .counts
             .entry((ts.div_euclid(1000), process, node, stream, level))
@@ -292,6 +303,22 @@ impl LogSink for StoreSink {
         if self.in_transaction {
             return false;
         }
+        // A step indexes a full step's worth, or what has waited long
+        // enough (or, at start, whatever an earlier run left).
+        let trailing = self.stored_upto - self.indexed_upto;
+        if self.stored_upto > 0 && trailing < INDEX_STEP {
+            if trailing <= 0 {
+                self.trailing_since = None;
+                return false;
+            }
+            let since = *self
+                .trailing_since
+                .get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < INDEX_DELAY {
+                return false;
+            }
+        }
+        self.trailing_since = None;
         match self.index_step() {
             Ok(more) => more,
             Err(error) => {

@@ -512,7 +512,7 @@ async fn a_full_store_counts_exactly_what_it_could_not_keep_and_goes_on() {
     let (store, sink) = Store::open(options(dir.path())).expect("open");
     // The database may not grow past a few more pages: a full disk.
     sink.connection()
-        .pragma_update(None, "max_page_count", 60)
+        .pragma_update(None, "max_page_count", 250)
         .expect("limit");
     let hub = Arc::new(LogHub::new(HubOptions {
         server_name: "logdeck".into(),
