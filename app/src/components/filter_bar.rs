@@ -185,7 +185,9 @@ fn RangePicker() -> impl IntoView {
             (None, None) => "live".to_owned(),
         })
     };
-    let custom_label = move || {
+    // The range dragged, in full, as the control's title (the option
+    // itself stays short: a select is as wide as its longest option).
+    let custom_title = move || {
         query.view.with(|v| match v.range {
             Some(TimeRange::Between { from, to }) => {
                 let utc = viewer.utc.get();
@@ -195,7 +197,7 @@ fn RangePicker() -> impl IntoView {
                     crate::format::full_time(&to, utc)
                 )
             }
-            _ => "custom (drag on the histogram)".to_owned(),
+            _ => "Drag over the histogram to choose a range".to_owned(),
         })
     };
     view! {
@@ -204,6 +206,7 @@ fn RangePicker() -> impl IntoView {
             <select
                 data-testid="range"
                 aria-label="Time range"
+                title=custom_title
                 prop:value=current
                 on:change=move |ev| {
                     let value = event_target_value(&ev);
@@ -227,7 +230,7 @@ fn RangePicker() -> impl IntoView {
                         }
                     })
                     .collect_view()}
-                <option value="custom" selected=move || current() == "custom" disabled=true>{custom_label}</option>
+                <option value="custom" selected=move || current() == "custom" disabled=true>"custom"</option>
                 <option value="context" selected=move || current() == "context" disabled=true>"around a line"</option>
             </select>
         </label>

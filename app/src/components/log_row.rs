@@ -57,8 +57,10 @@ pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
             on:click=select
         >
             <span class="cell time" on:mouseenter=move |ev| show_relative_time(&ev, &timestamp, viewer.utc.get_untracked())>
+                // Its "#" comes from the stylesheet, so the cell's text is
+                // the time alone.
                 <a class="row-link" href=format!("/?seq={seq}") title="Link to this line (its context)"
-                    data-testid="row-link">"#"</a>
+                    aria-label="Link to this line" data-testid="row-link"></a>
                 {move || format::time_of_day(&timestamp, viewer.utc.get())}
             </span>
             <span class="cell level"><span class="level-badge">{level.as_str()}</span></span>

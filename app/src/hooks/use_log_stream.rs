@@ -118,6 +118,9 @@ pub struct LogStream {
     pub history: RwSignal<Option<HistorySource>>,
     /// An entry to bring into view and select once it is loaded.
     pub focus: RwSignal<Option<u64>>,
+    /// The view's filters as query parameters, for the way back to live.
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    live_filters: StoredValue<String>,
     // Read by the browser's connection loop only.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     options: StoredValue<StreamOptions>,
@@ -138,6 +141,7 @@ impl LogStream {
             history_exhausted: RwSignal::new(false),
             history: RwSignal::new(None),
             focus: RwSignal::new(None),
+            live_filters: StoredValue::new(String::new()),
             options: StoredValue::new(options),
         }
     }
@@ -207,13 +211,21 @@ impl LogStream {
     }
 
     /// Shows `source` (stored entries), or with `None` the live stream
-    /// again; the rows are replaced either way.
-    pub fn show(&self, source: Option<HistorySource>) {
+    /// again, starting from the newest entries that pass `live_filters`
+    /// (query parameters); the rows are replaced either way.
+    pub fn show(&self, source: Option<HistorySource>, live_filters: String) {
+        self.live_filters.set_value(live_filters);
         if self.history.with_untracked(|h| *h == source) {
             return;
         }
         self.history.set(source.clone());
-        self.clear();
+        // Other entries entirely: none of the old ones' numbers may make
+        // a new one look seen already.
+        self.store.update(|store| {
+            store.clear();
+            store.reset_sequence();
+        });
+        self.changed(Change::default());
         self.history_exhausted.set(false);
         self.history_error.set(None);
         #[cfg(feature = "hydrate")]
@@ -409,7 +421,9 @@ mod browser {
                 }
                 None => {
                     let tail = stream.options.with_value(|o| o.tail);
-                    fetch_history(&format!("limit={tail}{}", process_param(&stream))).await
+                    let filters = stream.live_filters.get_value();
+                    fetch_history(&format!("{filters}&limit={tail}{}", process_param(&stream)))
+                        .await
                 }
             };
             if !still() {

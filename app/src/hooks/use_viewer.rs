@@ -116,10 +116,13 @@ pub fn use_viewer(process: Option<String>) -> ViewerContext {
     // store's answer, fetched again when the view changes.
     let fixed = process.clone();
     Effect::new(move |_| {
-        let source = query
-            .view
-            .with(|view| history_source(view, fixed.as_deref()));
-        stream.show(source);
+        let (source, live) = query.view.with(|view| {
+            let live = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(view.hiding_filter().to_query_pairs())
+                .finish();
+            (history_source(view, fixed.as_deref()), live)
+        });
+        stream.show(source, live);
     });
     let tick = RwSignal::new(0u64);
     #[cfg(feature = "hydrate")]
