@@ -18,6 +18,8 @@ use crate::hub::Frame;
 
 /// Entries written between two flushes, at most.
 const BATCH: usize = 4096;
+/// How often a waiting writer asks the sink for its own work.
+const BACKGROUND_TICK: Duration = Duration::from_secs(1);
 /// How long a batch waits for more entries before it is written.
 const LINGER: Duration = Duration::from_millis(50);
 /// Write errors are reported at most this often.
@@ -101,9 +103,15 @@ impl Writer {
             while background && !finish.is_cancelled() && entries.is_empty() {
                 background = self.sink.background();
             }
+            // Waiting, the sink is asked again now and then (work it put
+            // off, such as an index trailing by a few entries).
             let first = tokio::select! {
                 first = entries.recv() => first,
                 _ = finish.cancelled() => break,
+                _ = tokio::time::sleep(BACKGROUND_TICK) => {
+                    background = true;
+                    continue;
+                }
             };
             match first {
                 Ok(frame) => batch.push(frame),

@@ -556,3 +556,38 @@ async fn a_full_store_counts_exactly_what_it_could_not_keep_and_goes_on() {
     assert_eq!(stats.written + stats.lost, total);
     assert!(stats.written > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_entries_and_then_silence_are_indexed_all_the_same() {
+    use crate::hub::{HubOptions, LogHub, NewEntry};
+    use crate::persist::start_writer;
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, sink) = Store::open(options(dir.path())).expect("open");
+    let hub = Arc::new(LogHub::new(HubOptions {
+        server_name: "logdeck".into(),
+        memory_entries: 100,
+        memory_bytes: u64::MAX,
+        lag_capacity: 1000,
+        first_seq: 1,
+        node: None,
+    }));
+    let writer = start_writer(hub.subscribe(), Box::new(sink), "the store".into()).expect("writer");
+    for i in 0..10 {
+        hub.publish(NewEntry {
+            process_name: "web",
+            stream: Stream::Stdout,
+            pid: None,
+            level: Level::Info,
+            message: format!("quiet line {i}"),
+            continued: false,
+        });
+    }
+    // Far fewer than a step's worth, and nothing after them: the index
+    // takes them once they have waited a while.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.stats().indexed_upto.load(Ordering::Relaxed) < 10 {
+        assert!(Instant::now() < deadline, "never indexed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer.finish().await;
+}
