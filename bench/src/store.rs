@@ -40,6 +40,10 @@ pub struct StoreSpec {
     pub fill_rate: u64,
     /// Each query is timed this many times (the median is reported).
     pub query_reps: usize,
+    /// A substring the generators print rarely: `seq=12345` begins about
+    /// 111 of every 2.5 million lines a generator prints (`seq=1234`
+    /// suits a smaller fill).
+    pub rare: &'static str,
 }
 
 /// What the store scenario measured.
@@ -81,9 +85,6 @@ pub struct StoreResult {
 
 /// Bytes per generator line without its newline (`bench-gen --size`).
 const LINE_BYTES: u64 = 110;
-/// A substring the generators print rarely: `seq=12345` begins about 111
-/// of every generator's 2.5 million lines.
-const RARE: &str = "seq=12345";
 /// How long the store may take to catch up after the generators stop.
 const CATCH_UP: Duration = Duration::from_secs(600);
 /// A query gets this long before it counts as failed.
@@ -107,7 +108,7 @@ pub async fn run(
     };
     let mut store = StoreResult {
         ingest_rate: spec.ingest_rate,
-        search: RARE.into(),
+        search: spec.rare.into(),
         ..StoreResult::default()
     };
     let ingest_ok = ingest(env, spec, rep, &mut result, &mut store).await?;
@@ -335,16 +336,17 @@ async fn query(
     store: &mut StoreResult,
 ) -> anyhow::Result<()> {
     let reps = spec.query_reps;
+    let rare = spec.rare;
     let (search_ms, hits) = timed(
         port,
-        &format!("/api/logs?q={}&limit=100", RARE.replace('=', "%3D")),
+        &format!("/api/logs?q={}&limit=100", rare.replace('=', "%3D")),
         reps,
     )
     .await?;
     store.search_ms = search_ms;
     store.search_hits = hits.as_array().map_or(0, Vec::len);
     if store.search_hits == 0 {
-        bail!("the search for {RARE} found nothing");
+        bail!("the search for {rare} found nothing");
     }
     store.histogram_buckets = 120;
     let (histogram_ms, histogram) = timed(port, "/api/logs/histogram?buckets=120", reps).await?;
@@ -381,7 +383,7 @@ async fn query(
             .arg("-c")
             .arg("-h")
             .arg("--")
-            .arg(RARE)
+            .arg(rare)
             .args(&files)
             .output()
             .await
