@@ -23,7 +23,7 @@ help:
 	@echo "make test-under-load  make test twice while two busy loops hold both cores"
 	@echo "make build  build the release site and server without starting it"
 	@echo "make fmt    format the code"
-	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~15 min)"
+	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~24 min)"
 	@echo "make soak   10 minutes at 10 000 lines/s with 21 clients; writes bench/SOAK.md"
 	@echo "make fuzz   run each fuzz target for FUZZ_SECONDS (default 60)"
 	@echo "make bench-browser  the viewer in Chromium at 10 000 lines/s; writes bench/results-full/browser.json (~2 min)"
