@@ -647,6 +647,12 @@ async fn the_store_answers_searches_ranges_the_histogram_and_context() {
         server.get("/api/logs/histogram?buckets=0").await.status,
         400
     );
+    for refused in [
+        "/api/logs/histogram?before_seq=5",
+        "/api/logs/histogram?limit=5",
+    ] {
+        assert_eq!(server.get(refused).await.status, 400, "{refused}");
+    }
     assert_eq!(
         server
             .get("/api/logs/histogram?from=now&to=-1h")

@@ -71,7 +71,7 @@ pub fn routes() -> Router<AppState> {
 
 /// The filters shared by `/api/logs` and its download, plus `limit` when
 /// `limited`; the parameters it does not know are returned.
-fn history_query(
+pub(super) fn history_query(
     query: Option<&str>,
     limited: bool,
 ) -> Result<(HistoryQuery, Vec<(String, String)>), String> {

@@ -2,7 +2,6 @@
 //! time bucket and level) and `GET /api/logs/context` (the lines around
 //! one entry, across processes).
 
-use app::filter::{EntryFilter, LogFilter};
 use app::protocol::Histogram;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -10,10 +9,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::history_api::{json_array, reader_place, QUERY_TIME_LIMIT};
-use super::query::{decode, parse_time};
+use super::history_api::{history_query, json_array, reader_place, QUERY_TIME_LIMIT};
+use super::query::decode;
 use super::{ApiError, AppState};
-use crate::history::HistoryQuery;
 use crate::store::{is_interrupted, HistogramQuery, Store};
 
 /// Buckets of a histogram unless asked otherwise, and at most.
@@ -102,26 +100,20 @@ pub async fn histogram(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Histogram>, ApiError> {
-    let pairs = decode(query.as_deref());
-    let (filter, rest) =
-        LogFilter::from_query_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // The same filters and time bounds as `/api/logs`, plus `buckets`.
+    let (history, rest) = history_query(query.as_deref(), false).map_err(ApiError::bad_request)?;
+    if history.before_seq.is_some() || history.after_seq.is_some() {
+        return Err(ApiError::bad_request(
+            "before_seq and after_seq do not apply to the histogram; use from and to",
+        ));
+    }
     let mut question = HistogramQuery {
-        query: HistoryQuery {
-            filter: EntryFilter::new(filter).map_err(ApiError::bad_request)?,
-            ..HistoryQuery::default()
-        },
+        query: history,
         buckets: DEFAULT_BUCKETS,
     };
     for (key, value) in rest {
-        match key {
-            "from" | "since" => {
-                question.query.since = Some(parse_time(key, value).map_err(ApiError::bad_request)?)
-            }
-            "to" | "until" => {
-                question.query.until = Some(parse_time(key, value).map_err(ApiError::bad_request)?)
-            }
-            "buckets" => question.buckets = number(key, value, 1..=MAX_BUCKETS)?,
+        match key.as_str() {
+            "buckets" => question.buckets = number(&key, &value, 1..=MAX_BUCKETS)?,
             _ => return Err(ApiError::bad_request(format!("unknown parameter `{key}`"))),
         }
     }
