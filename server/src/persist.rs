@@ -8,6 +8,7 @@ mod writer;
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::hub::Frame;
 
@@ -19,6 +20,18 @@ pub use writer::{start_writer, WriterHandle};
 pub trait LogSink: Send + 'static {
     /// Appends one entry (to be durable once `flush` succeeds).
     fn append(&mut self, frame: &Frame) -> io::Result<()>;
+    /// Appends a batch: how many were appended, and the last error.
+    fn append_all(&mut self, frames: &[Arc<Frame>]) -> (u64, Option<io::Error>) {
+        let mut appended = 0;
+        let mut failure = None;
+        for frame in frames {
+            match self.append(frame) {
+                Ok(()) => appended += 1,
+                Err(error) => failure = Some(error),
+            }
+        }
+        (appended, failure)
+    }
     fn flush(&mut self) -> io::Result<()>;
     /// A short step of the sink's own work (the store's index catching
     /// up), done while no entry waits; true while there is more.

@@ -222,6 +222,23 @@ impl LogSink for Reopening {
         }
     }
 
+    fn append_all(&mut self, frames: &[Arc<Frame>]) -> (u64, Option<std::io::Error>) {
+        match &mut self.sink {
+            Some(sink) => sink.append_all(frames),
+            // Tries to reopen, once per batch.
+            None => match frames.split_first() {
+                Some((first, rest)) => match self.append(first) {
+                    Ok(()) => {
+                        let (appended, failure) = self.append_all(rest);
+                        (appended + 1, failure)
+                    }
+                    Err(error) => (0, Some(error)),
+                },
+                None => (0, None),
+            },
+        }
+    }
+
     fn flush(&mut self) -> std::io::Result<()> {
         self.sink.as_mut().map_or(Ok(()), LogSink::flush)
     }

@@ -162,14 +162,7 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let mut failure = None;
-        let mut written = 0u64;
-        for frame in batch.iter() {
-            match self.sink.append(frame) {
-                Ok(()) => written += 1,
-                Err(e) => failure = Some(e),
-            }
-        }
+        let (mut written, mut failure) = self.sink.append_all(batch);
         if let Err(e) = self.sink.flush() {
             // What was buffered may be gone too; count the batch as lost.
             written = 0;
