@@ -1,6 +1,6 @@
 //! How the viewer writes times, sizes and durations.
 
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
 
 /// `HH:MM:SS.mmm`, in the viewer's zone or UTC.
 pub fn time_of_day(timestamp: &DateTime<Utc>, utc: bool) -> String {
@@ -23,6 +23,36 @@ pub fn full_time(timestamp: &DateTime<Utc>, utc: bool) -> String {
             .with_timezone(&Local)
             .format("%Y-%m-%d %H:%M:%S%.3f %:z")
             .to_string()
+    }
+}
+
+/// A time as a `datetime-local` input shows it (`2025-04-01T14:34:56`),
+/// in the viewer's zone or UTC.
+pub fn input_time(timestamp: &DateTime<Utc>, utc: bool) -> String {
+    const FORMAT: &str = "%Y-%m-%dT%H:%M:%S";
+    if utc {
+        timestamp.format(FORMAT).to_string()
+    } else {
+        timestamp.with_timezone(&Local).format(FORMAT).to_string()
+    }
+}
+
+/// What a `datetime-local` input holds (`2025-04-01T14:34`, seconds
+/// optional, a space for the `T` too), read in the viewer's zone or UTC.
+/// A local time that does not exist (skipped by a clock change) is `None`;
+/// one that exists twice is the earlier.
+pub fn parse_input_time(text: &str, utc: bool) -> Option<DateTime<Utc>> {
+    let text = text.trim().replacen(' ', "T", 1);
+    let naive = ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(&text, format).ok())?;
+    if utc {
+        Some(Utc.from_utc_datetime(&naive))
+    } else {
+        Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
     }
 }
 
@@ -78,7 +108,6 @@ pub fn pretty_json(message: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
 
     #[test]
     fn relative_times() {
@@ -115,6 +144,22 @@ mod tests {
             + chrono::Duration::milliseconds(789);
         assert_eq!(time_of_day(&t, true), "12:34:56.789");
         assert_eq!(full_time(&t, true), "2025-04-01 12:34:56.789 UTC");
+    }
+
+    #[test]
+    fn input_times_read_back_what_they_write() {
+        let t = Utc.with_ymd_and_hms(2025, 4, 1, 12, 34, 56).unwrap();
+        assert_eq!(input_time(&t, true), "2025-04-01T12:34:56");
+        assert_eq!(parse_input_time("2025-04-01T12:34:56", true), Some(t));
+        assert_eq!(parse_input_time(" 2025-04-01 12:34:56 ", true), Some(t));
+        assert_eq!(
+            parse_input_time("2025-04-01T12:34", true),
+            Some(t - chrono::Duration::seconds(56))
+        );
+        assert_eq!(parse_input_time(&input_time(&t, false), false), Some(t));
+        for bad in ["", "yesterday", "2025-04-01", "2025-13-01T00:00", "12:34"] {
+            assert_eq!(parse_input_time(bad, true), None, "{bad}");
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 
 use crate::components::connection_badge::{ClusterBadge, ConnectionBadge};
@@ -171,69 +172,144 @@ pub fn FilterBar() -> impl IntoView {
     .into_any()
 }
 
-/// Live, or the stored lines of a time range (the presets, or the range
-/// dragged on the histogram).
+/// Live, or the stored lines of a time range: the presets, or "custom"
+/// (typed in, or dragged on the histogram).
 #[component]
 fn RangePicker() -> impl IntoView {
     let viewer = expect_context::<ViewerContext>();
     let query = viewer.query;
+    // "custom" chosen, its times not applied yet.
+    let editing = RwSignal::new(false);
     let current = move || {
         query.view.with(|v| match (&v.range, v.seq) {
             (_, Some(_)) => "context".to_owned(),
+            _ if editing.get() => "custom".to_owned(),
             (Some(TimeRange::Last(preset)), None) => preset.as_str().to_owned(),
             (Some(TimeRange::Between { .. }), None) => "custom".to_owned(),
             (None, None) => "live".to_owned(),
         })
     };
-    // The range dragged, in full, as the control's title (the option
-    // itself stays short: a select is as wide as its longest option).
-    let custom_title = move || {
+    let custom_shown = move || current() == "custom";
+    // The range the custom fields start from: the one shown, else the last
+    // hour.
+    let shown_bounds = move || {
+        let now = Utc::now();
         query.view.with(|v| match v.range {
-            Some(TimeRange::Between { from, to }) => {
-                let utc = viewer.utc.get();
-                format!(
-                    "{} – {}",
-                    crate::format::full_time(&from, utc),
-                    crate::format::full_time(&to, utc)
-                )
-            }
-            _ => "Drag over the histogram to choose a range".to_owned(),
+            Some(range) => range.bounds(now),
+            None => TimeRange::Last(RangePreset::Hour1).bounds(now),
         })
     };
     view! {
-        <label class="control">
-            <span>"Time"</span>
-            <select
-                data-testid="range"
-                aria-label="Time range"
-                title=custom_title
-                prop:value=current
-                on:change=move |ev| {
-                    let value = event_target_value(&ev);
-                    if value == "custom" || value == "context" {
-                        return;
-                    }
-                    query.update(false, move |view| {
-                        view.range = RangePreset::parse(&value).map(TimeRange::Last);
-                        view.seq = None;
-                    });
-                }
-            >
-                <option value="live" selected=move || current() == "live">"live"</option>
-                {RangePreset::ALL
-                    .into_iter()
-                    .map(|preset| {
-                        view! {
-                            <option value=preset.as_str() selected=move || current() == preset.as_str()>
-                                {preset.label()}
-                            </option>
+        <div class="range-picker">
+            <label class="control">
+                <span>"Time"</span>
+                <select
+                    data-testid="range"
+                    aria-label="Time range"
+                    prop:value=current
+                    on:change=move |ev| {
+                        let value = event_target_value(&ev);
+                        if value == "context" {
+                            return;
                         }
-                    })
-                    .collect_view()}
-                <option value="custom" selected=move || current() == "custom" disabled=true>"custom"</option>
-                <option value="context" selected=move || current() == "context" disabled=true>"around a line"</option>
-            </select>
-        </label>
+                        if value == "custom" {
+                            editing.set(true);
+                            return;
+                        }
+                        editing.set(false);
+                        query.update(false, move |view| {
+                            view.range = RangePreset::parse(&value).map(TimeRange::Last);
+                            view.seq = None;
+                        });
+                    }
+                >
+                    <option value="live" selected=move || current() == "live">"live"</option>
+                    {RangePreset::ALL
+                        .into_iter()
+                        .map(|preset| {
+                            view! {
+                                <option value=preset.as_str() selected=move || current() == preset.as_str()>
+                                    {preset.label()}
+                                </option>
+                            }
+                        })
+                        .collect_view()}
+                    <option value="custom" selected=move || current() == "custom">"custom…"</option>
+                    <option value="context" selected=move || current() == "context" disabled=true>"around a line"</option>
+                </select>
+            </label>
+            <Show when=custom_shown>
+                <CustomRange editing=editing bounds=Signal::derive(shown_bounds)/>
+            </Show>
+        </div>
+    }
+}
+
+/// Two times typed in (in the viewer's zone, or UTC with the UTC toggle
+/// on) and "Apply"; they show the range dragged on the histogram too.
+#[component]
+fn CustomRange(
+    editing: RwSignal<bool>,
+    bounds: Signal<(DateTime<Utc>, DateTime<Utc>)>,
+) -> impl IntoView {
+    let viewer = expect_context::<ViewerContext>();
+    let query = viewer.query;
+    let from_input = NodeRef::<leptos::html::Input>::new();
+    let to_input = NodeRef::<leptos::html::Input>::new();
+    let error = RwSignal::new(None::<&'static str>);
+    // The field's text for one end of the range (`end` 0 or 1).
+    let shown = move |end: usize| {
+        let (from, to) = bounds.get();
+        crate::format::input_time(if end == 0 { &from } else { &to }, viewer.utc.get())
+    };
+    let apply = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let utc = viewer.utc.get_untracked();
+        let read = |input: NodeRef<leptos::html::Input>| {
+            input
+                .get_untracked()
+                .and_then(|i| crate::format::parse_input_time(&i.value(), utc))
+        };
+        let (Some(from), Some(to)) = (read(from_input), read(to_input)) else {
+            error.set(Some("both times are needed, as date and time"));
+            return;
+        };
+        if from >= to {
+            error.set(Some("the start must be before the end"));
+            return;
+        }
+        error.set(None);
+        editing.set(false);
+        query.update(false, move |view| {
+            view.range = Some(TimeRange::Between { from, to });
+            view.seq = None;
+        });
+    };
+    let zone = move || {
+        if viewer.utc.get() {
+            "UTC"
+        } else {
+            "local time"
+        }
+    };
+    view! {
+        <form class="range-custom" data-testid="range-custom" on:submit=apply>
+            <input type="datetime-local" step="1" data-testid="range-from" aria-label="From"
+                node_ref=from_input prop:value=move || shown(0)/>
+            <span aria-hidden="true">"–"</span>
+            <input type="datetime-local" step="1" data-testid="range-to" aria-label="To"
+                node_ref=to_input prop:value=move || shown(1)/>
+            <span class="range-zone">{zone}</span>
+            <button type="submit" data-testid="range-apply">"Apply"</button>
+            <Show when=move || editing.get()>
+                <button type="button" data-testid="range-cancel"
+                    on:click=move |_| {
+                        error.set(None);
+                        editing.set(false);
+                    }>"Cancel"</button>
+            </Show>
+            <span class="range-error" data-testid="range-error" role="alert">{move || error.get()}</span>
+        </form>
     }
 }
 

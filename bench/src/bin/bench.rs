@@ -212,7 +212,7 @@ fn sizes(profile: Profile) -> Sizes {
                 drain: Duration::from_secs(20),
             },
             store: StoreSpec {
-                ingest_rate: 100_000,
+                ingest_rate: 110_000,
                 ingest_duration: Duration::from_secs(20),
                 ingest_clients: 10,
                 fill_lines: 10_000_000,
