@@ -46,6 +46,11 @@ mod browser {
         json_of(Request::get(&format!("/api/logs/context?{query}"))).await
     }
 
+    /// `GET /api/alerts`.
+    pub async fn fetch_alerts() -> Result<crate::protocol::AlertsInfo, String> {
+        json_of(Request::get("/api/alerts")).await
+    }
+
     /// `GET /api/logs/histogram?{query}`.
     pub async fn fetch_histogram(query: &str) -> Result<crate::protocol::Histogram, String> {
         json_of(Request::get(&format!("/api/logs/histogram?{query}"))).await
@@ -86,5 +91,6 @@ mod browser {
 
 #[cfg(feature = "hydrate")]
 pub use browser::{
-    control_process, fetch_context, fetch_histogram, fetch_history, fetch_info, fetch_process,
+    control_process, fetch_alerts, fetch_context, fetch_histogram, fetch_history, fetch_info,
+    fetch_process,
 };

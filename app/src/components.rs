@@ -1,5 +1,6 @@
 //! Leptos components. Each file holds the component it is named after.
 
+pub mod alert_banner;
 pub mod app;
 pub mod connection_badge;
 pub mod filter_bar;

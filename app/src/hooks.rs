@@ -2,6 +2,7 @@
 
 #[cfg(feature = "hydrate")]
 pub mod reconnect;
+pub mod use_alerts;
 pub mod use_log_stream;
 pub mod use_process_status;
 pub mod use_view_query;

@@ -249,3 +249,62 @@ mod tests {
         }
     }
 }
+
+/// `GET /api/alerts`: every alert rule and notifier, and their state.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AlertsInfo {
+    pub alerts: Vec<AlertInfo>,
+    pub notifiers: Vec<NotifierInfo>,
+}
+
+/// One `[[alert]]` rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct AlertInfo {
+    pub name: String,
+    /// What it watches, in words (`api ERROR+ /timeout|refused/ ×5 in 1m`).
+    pub when: String,
+    /// The notifiers it sends to.
+    pub notify: Vec<String>,
+    /// `ok` or `firing`.
+    pub state: String,
+    /// Firing since (while it is).
+    #[serde(default, with = "crate::process::optional_rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
+    pub firing_since: Option<DateTime<Utc>>,
+    /// When it last fired (sent, or would have with a notifier).
+    #[serde(default, with = "crate::process::optional_rfc3339_millis")]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, format = DateTime))]
+    pub last_fired: Option<DateTime<Utc>>,
+    /// How often it fired since the server started.
+    pub fired: u64,
+    /// The process (and node) of what fired it last.
+    pub process: Option<String>,
+    pub node: Option<String>,
+    /// The last line that fired it (`/?seq=N` opens it), for line rules.
+    pub seq: Option<u64>,
+    /// The last delivery that failed, and why (cleared by one that works).
+    pub last_delivery_error: Option<String>,
+}
+
+impl AlertInfo {
+    pub fn is_firing(&self) -> bool {
+        self.state == "firing"
+    }
+}
+
+/// One `[[notifier]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NotifierInfo {
+    pub name: String,
+    pub kind: String,
+    /// Notifications delivered...
+    pub sent: u64,
+    /// ...given up on after every retry...
+    pub failed: u64,
+    /// ...and dropped because its queue was full.
+    pub dropped: u64,
+    pub last_error: Option<String>,
+}

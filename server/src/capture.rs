@@ -12,6 +12,7 @@ pub mod line_reader;
 mod multiline;
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use app::ansi::strip_ansi;
@@ -37,6 +38,52 @@ pub struct Source {
     pub max_line_bytes: usize,
     /// Masks secrets before the line goes anywhere.
     pub redactor: Arc<Redactor>,
+    /// The process's lines and bytes, for `/metrics`.
+    pub counters: Arc<LineCounters>,
+}
+
+/// Entries and message bytes captured, per stream and level: one
+/// lock-free increment each per entry.
+#[derive(Debug, Default)]
+pub struct LineCounters {
+    lines: [[AtomicU64; Level::ALL.len()]; Stream::ALL.len()],
+    bytes: [[AtomicU64; Level::ALL.len()]; Stream::ALL.len()],
+}
+
+impl LineCounters {
+    pub fn count(&self, stream: Stream, level: Level, bytes: usize) {
+        let (s, l) = (stream_index(stream), level_index(level));
+        self.lines[s][l].fetch_add(1, Ordering::Relaxed);
+        self.bytes[s][l].fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// (stream, level, entries, bytes) for every pair seen at least once.
+    pub fn snapshot(&self) -> Vec<(Stream, Level, u64, u64)> {
+        let mut out = Vec::new();
+        for stream in Stream::ALL {
+            for level in Level::ALL {
+                let (s, l) = (stream_index(stream), level_index(level));
+                let lines = self.lines[s][l].load(Ordering::Relaxed);
+                if lines > 0 {
+                    out.push((
+                        stream,
+                        level,
+                        lines,
+                        self.bytes[s][l].load(Ordering::Relaxed),
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+fn stream_index(stream: Stream) -> usize {
+    Stream::ALL.iter().position(|s| *s == stream).unwrap_or(0)
+}
+
+fn level_index(level: Level) -> usize {
+    Level::ALL.iter().position(|l| *l == level).unwrap_or(0)
 }
 
 /// Fires once when a line matches: the `log_line` readiness probe.
@@ -59,6 +106,9 @@ pub async fn capture<R: AsyncRead + Unpin>(
         source.max_line_bytes,
     );
     let publish = |entry: Joined| {
+        source
+            .counters
+            .count(source.stream, entry.level, entry.message.len());
         hub.publish(NewEntry {
             process_name: &source.process_name,
             stream: source.stream,
@@ -183,7 +233,24 @@ mod tests {
             rules: Arc::new(rules),
             max_line_bytes,
             redactor: Arc::new(Redactor::new(true, &[])),
+            counters: Arc::default(),
         }
+    }
+
+    #[tokio::test]
+    async fn lines_and_bytes_are_counted_per_stream_and_level() {
+        let source = source(Stream::Stderr, CaptureRules::default(), 1024);
+        let counters = source.counters.clone();
+        let got = entries(b"ERROR one\nERROR two\nplain\n", source).await;
+        assert_eq!(got.len(), 3);
+        let snapshot = counters.snapshot();
+        let errors = snapshot
+            .iter()
+            .find(|(stream, level, _, _)| *stream == Stream::Stderr && *level == Level::Error)
+            .expect("errors counted");
+        assert_eq!((errors.2, errors.3), (2, got[0].message.len() as u64 * 2));
+        let total: u64 = snapshot.iter().map(|c| c.2).sum();
+        assert_eq!(total, 3);
     }
 
     async fn entries(input: &[u8], source: Source) -> Vec<app::LogEntry> {

@@ -16,7 +16,9 @@
 //! - `locate`: an error's file, line and column (or variable).
 //! - `env_override`: `LOGDECK_*` variables applied on top of the file.
 //! - `duration`, `size`: `"30s"`, `"64KiB"` and their kin.
+//! - `alerts`: `[[notifier]]`, `[[alert]]`, `public_url`, `[metrics]`.
 
+pub mod alerts;
 mod dependencies;
 mod duration;
 pub mod env_override;
@@ -88,6 +90,10 @@ pub struct Config {
     /// `node`, else the host name. `None` on a single node.
     pub node: Option<String>,
     pub cluster: Option<ClusterConfig>,
+    /// Where people open the viewer (`public_url`), for links in
+    /// notifications.
+    pub public_url: Option<String>,
+    pub alerts: alerts::AlertsConfig,
 }
 
 /// Where the store is and what it keeps.
@@ -170,6 +176,8 @@ pub struct AuthConfig {
     pub allowed_hosts: Vec<String>,
     /// How long a browser session from the login form lasts.
     pub session_ttl: Duration,
+    /// `metrics.token`: a second secret good for `GET /metrics` only.
+    pub metrics_token: Option<String>,
 }
 
 /// Secrets masked before entries are kept or sent.

@@ -22,14 +22,18 @@
 //!   and downloads.
 //! - [`cluster`]: with a `[cluster]` section only: entries, process states
 //!   and controls shared with the other nodes through NATS JetStream.
-//! - [`web`]: pages, static files, the process API and the WebSockets;
-//!   the only module that knows HTTP.
+//! - [`alerts`]: a consumer of the hub and the supervisor's changes:
+//!   rules on lines and events, sent to webhooks, Slack, Discord, ntfy.
+//! - [`web`]: pages, static files, the process API, `/metrics` and the
+//!   WebSockets; the only module that knows HTTP.
 //!
 //! Data flows one way: child pipe → capture → hub → consumers (the store,
-//! the file writer, the cluster publisher; the WebSockets → browser). What
+//! the file writer, the cluster publisher, the alert rules; the WebSockets
+//! → browser). What
 //! a consumer needs to say (the writers' errors) comes back as a status
 //! this module publishes.
 
+pub mod alerts;
 pub mod capture;
 pub mod cluster;
 pub mod config;
@@ -214,6 +218,20 @@ pub async fn run(
         }
         _ => (None, None),
     };
+    let base_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let (alerts, alerts_handle) = alerts::start(
+        &config.alerts,
+        alerts::Sources {
+            hub: hub.clone(),
+            supervisor: supervisor.handle(),
+            directory: cluster_handle.as_ref().map(|c| c.directory.clone()),
+            node: config.node.clone(),
+            base_url,
+        },
+    );
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
         leptos_options: site,
@@ -243,6 +261,7 @@ pub async fn run(
             }),
         hub: view,
         cluster: cluster_handle,
+        alerts: alerts_handle,
         supervisor: supervisor.handle(),
         auth: Arc::new(web::auth::Auth::new(&config.auth)),
         max_body: config.limits.max_body,
@@ -281,6 +300,7 @@ pub async fn run(
         } => Ok(()),
     };
     supervisor.shutdown().await;
+    alerts.shutdown();
     // Everything the processes printed is now published: write it out,
     // and send it to the cluster.
     finish(writer).await;

@@ -62,6 +62,8 @@ pub struct StoreStats {
     pub expired: AtomicU64,
     /// The search index holds every entry up to this `seq`.
     pub indexed_upto: AtomicU64,
+    /// The highest `seq` committed.
+    pub stored_upto: AtomicU64,
 }
 
 /// The store's reading side; cheap to clone.

@@ -180,6 +180,7 @@ impl Supervisor {
                 summary: ProcessSummary::of(spec),
                 requests: request_tx,
                 status: status_rx,
+                counters: Arc::default(),
             });
             specs.push(Arc::new(spec.clone()));
             runners.push((index, spec, status_tx, request_rx));
@@ -208,6 +209,7 @@ impl Supervisor {
                     history: Default::default(),
                     max_line_bytes: config.max_line_bytes,
                     redactor: redactor.clone(),
+                    counters: slots[index].counters.clone(),
                 }
                 .run(),
             );
@@ -279,6 +281,8 @@ struct Slot {
     summary: ProcessSummary,
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<ProcessStatus>,
+    /// What its capture counted.
+    counters: Arc<crate::capture::LineCounters>,
 }
 
 impl SupervisorHandle {
@@ -351,6 +355,26 @@ impl SupervisorHandle {
             handle: self.clone(),
             events: self.shared.events.subscribe(),
         }
+    }
+
+    /// Each process's capture counts, in configuration order.
+    pub fn line_counters(&self) -> Vec<(&str, &crate::capture::LineCounters)> {
+        self.shared
+            .slots
+            .iter()
+            .map(|slot| (slot.name.as_str(), &*slot.counters))
+            .collect()
+    }
+
+    /// CPU seconds of `info`'s live processes (from the last sample).
+    pub fn cpu_seconds(&self, info: &ProcessInfo) -> Option<f64> {
+        let pgid = info.pid?;
+        self.shared
+            .sampler
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .usage(pgid, tokio::time::Instant::now())
+            .map(|u| u.cpu_seconds)
     }
 
     /// The first `seq` of `name`'s current or last run.

@@ -8,7 +8,8 @@
 //! - `api`: the process API, `/health` and the OpenAPI document;
 //!   `processes`: finding and controlling a process on any node.
 //! - `history_api`: `GET /api/logs` and its download.
-//! - `info`: `GET /api/info`.
+//! - `info`: `GET /api/info` and `GET /api/alerts`.
+//! - `metrics`: `GET /metrics` (Prometheus).
 //! - `ws_logs`, `ws_status`: the two WebSockets.
 //! - `dmb`: everything that exists for DMB's clients (its routes, its
 //!   `/logs`, its ping).
@@ -24,6 +25,7 @@ mod dmb;
 mod error;
 pub mod history_api;
 mod info;
+pub mod metrics;
 pub(crate) mod processes;
 mod query;
 mod store_api;
@@ -32,7 +34,7 @@ mod ws_status;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::FromRef;
@@ -67,6 +69,8 @@ pub struct AppState {
     pub supervisor: SupervisorHandle,
     /// Present in a cluster: every node's processes, and their controls.
     pub cluster: Option<ClusterHandle>,
+    /// The alert rules and their state.
+    pub alerts: crate::alerts::AlertsHandle,
     pub auth: Arc<auth::Auth>,
     /// Largest request body accepted.
     pub max_body: usize,
@@ -123,6 +127,8 @@ pub struct ClientGauge {
     /// per connection opened or closed.
     per_address: Mutex<HashMap<IpAddr, usize>>,
     max_per_address: usize,
+    /// Entries `/ws/logs` clients missed because they fell behind.
+    dropped: AtomicU64,
 }
 
 impl ClientGauge {
@@ -132,6 +138,7 @@ impl ClientGauge {
             max,
             per_address: Mutex::new(HashMap::new()),
             max_per_address,
+            dropped: AtomicU64::new(0),
         }
     }
 
@@ -177,6 +184,15 @@ impl ClientGauge {
 
     pub fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
+    }
+
+    /// Counts entries a slow client missed.
+    pub fn count_dropped(&self, missed: u64) {
+        self.dropped.fetch_add(missed, Ordering::Relaxed);
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }
 
@@ -228,6 +244,7 @@ pub fn router(state: AppState) -> Router {
         .route("/ws/status", get(ws_status::upgrade))
         .merge(api::routes())
         .merge(info::routes())
+        .merge(metrics::routes())
         .merge(history_api::routes())
         .merge(store_api::routes())
         .merge(dmb::routes())

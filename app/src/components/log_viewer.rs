@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::alert_banner::AlertBanner;
 use crate::components::filter_bar::FilterBar;
 use crate::components::histogram::HistogramStrip;
 use crate::components::log_details::LogDetails;
@@ -18,6 +19,7 @@ pub fn LogViewer() -> impl IntoView {
     view! {
         <section class="viewer" aria-label="Logs">
             <FilterBar/>
+            <AlertBanner/>
             <HistogramStrip/>
             <LogList/>
             <LogDetails/>

@@ -18,6 +18,7 @@ pub fn ProcessPage() -> impl IntoView {
     let name = params.with_untracked(|p| p.get("name").unwrap_or_default());
     let node = use_query_map().with_untracked(|q| q.get("node"));
     provide_context(use_viewer(Some(name.clone())));
+    provide_context(crate::hooks::use_alerts::use_alerts());
     let info_name = name.clone();
     let info_node = node.clone();
     let info = Memo::new(move |_| table.get(&info_name, info_node.as_deref()));

@@ -8,6 +8,7 @@ use leptos::prelude::*;
 
 use crate::components::process_controls::{ProcessControls, ProcessFacts};
 use crate::components::sparkline::Sparkline;
+use crate::hooks::use_alerts::{alert_link, FiringAlerts};
 use crate::hooks::use_process_status::ProcessTable;
 use crate::hooks::use_viewer::ViewerContext;
 
@@ -128,6 +129,26 @@ fn ProcessCard(name: String, node: Option<String>) -> impl IntoView {
         None => format!("process-card-{name}"),
     };
     let offline = move || info.with(|i| i.as_ref().is_some_and(|i| i.offline_since.is_some()));
+    // A badge while an alert that fired for this process is firing.
+    let alerts = expect_context::<FiringAlerts>();
+    let (alert_name, alert_node) = (name.clone(), node.clone());
+    let firing = Memo::new(move |_| alerts.of_process(&alert_name, alert_node.as_deref()));
+    let badge = move || {
+        firing.with(|firing| {
+            firing.first().map(|first| {
+                let title = firing
+                    .iter()
+                    .map(|a| format!("{} is firing", a.name))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                view! {
+                    <a class="alert-badge" data-testid="alert-badge" href=alert_link(first) title=title>
+                        {if firing.len() == 1 { "alert".to_owned() } else { format!("{} alerts", firing.len()) }}
+                    </a>
+                }
+            })
+        })
+    };
     view! {
         <li class="process-card" class:selected=selected class:offline=offline data-testid=test_id>
             <div class="card-head">
@@ -135,6 +156,7 @@ fn ProcessCard(name: String, node: Option<String>) -> impl IntoView {
                     title="Show only this process (click again to show all)">
                     {name.clone()}
                 </button>
+                {badge}
                 <a class="card-open" href=href aria-label=format!("Open {name}") title="Open this process's page">"↗"</a>
             </div>
             <div class="card-facts">

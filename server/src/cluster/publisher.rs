@@ -41,8 +41,10 @@ const MAX_RETRY_WAIT: Duration = Duration::from_secs(5);
 pub struct PublisherStats {
     /// Entries the stream acknowledged.
     pub published: AtomicU64,
-    /// Bytes waiting to be published.
+    /// Bytes waiting to be published...
     pub buffered_bytes: AtomicU64,
+    /// ...and the entries they are.
+    pub buffered_entries: AtomicU64,
     /// Entries lost: the buffer was full (or the intake fell behind);
     /// counted as they go, announced once the stream is back.
     pub dropped: AtomicU64,
@@ -239,6 +241,9 @@ impl Publisher {
                     stats
                         .buffered_bytes
                         .store(buffer.bytes as u64, Ordering::Relaxed);
+                    stats
+                        .buffered_entries
+                        .store(buffer.entries.len() as u64, Ordering::Relaxed);
                     stats.dropped.store(buffer.lost, Ordering::Relaxed);
                     drop(buffer);
                     arrived.notify_one();
@@ -404,6 +409,9 @@ impl Sender {
         self.stats
             .buffered_bytes
             .store(buffer.bytes as u64, Ordering::Relaxed);
+        self.stats
+            .buffered_entries
+            .store(buffer.entries.len() as u64, Ordering::Relaxed);
         self.stats.dropped.store(buffer.lost, Ordering::Relaxed);
         failure.map_or(Ok(()), Err)
     }

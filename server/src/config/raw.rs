@@ -10,6 +10,7 @@ use serde::de::{self, value::MapAccessDeserializer, Deserializer, MapAccess, Seq
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::alerts::{RawAlert, RawMetrics, RawNotifier};
 use super::duration::ConfigDuration;
 use super::size::ConfigSize;
 use super::{Command, Condition, RestartPolicy};
@@ -39,6 +40,13 @@ pub(super) struct RawConfig {
     pub limits: RawLimits,
     #[serde(default, rename = "process")]
     pub processes: Vec<RawProcess>,
+    pub public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub metrics: RawMetrics,
+    #[serde(default, rename = "notifier")]
+    pub notifiers: Vec<RawNotifier>,
+    #[serde(default, rename = "alert")]
+    pub alerts: Vec<RawAlert>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -859,3 +859,147 @@ fn bad_cluster_settings_name_their_key() {
         assert!(error.contains(message), "{text}: {error}");
     }
 }
+
+const ALERT_BASE: &str = r#"
+[[process]]
+name = "api"
+command = "true"
+
+[[notifier]]
+name = "ops"
+kind = "webhook"
+url = "https://hooks.example/T000"
+headers = { Authorization = "Bearer abc" }
+"#;
+
+#[test]
+fn alerts_and_notifiers_are_read() {
+    let config = parse(&format!(
+        r#"public_url = "https://logs.example.com/"
+{ALERT_BASE}
+[[notifier]]
+name = "phone"
+kind = "ntfy"
+url = "https://ntfy.sh/logdeck"
+timeout = "2s"
+
+[[alert]]
+name = "api errors"
+when = {{ process = "api", level = "ERROR", match = "timeout|refused", count = 5, within = "1m" }}
+notify = ["ops", "phone"]
+cooldown = "10m"
+
+[[alert]]
+name = "crash loop"
+when = {{ event = "backoff" }}
+notify = ["ops"]
+"#
+    ))
+    .expect("valid");
+    assert_eq!(
+        config.public_url.as_deref(),
+        Some("https://logs.example.com")
+    );
+    let [ops, phone] = &config.alerts.notifiers[..] else {
+        panic!("two notifiers");
+    };
+    assert_eq!(ops.kind, alerts::NotifierKind::Webhook);
+    assert_eq!(ops.headers, [("Authorization".into(), "Bearer abc".into())]);
+    assert_eq!(ops.timeout, Duration::from_secs(10));
+    assert_eq!(phone.timeout, Duration::from_secs(2));
+    let [errors, crash] = &config.alerts.rules[..] else {
+        panic!("two rules");
+    };
+    assert_eq!((errors.count, errors.within), (5, Duration::from_secs(60)));
+    assert_eq!(errors.cooldown, Duration::from_secs(600));
+    assert_eq!(errors.notify, [0, 1]);
+    let alerts::Trigger::Lines {
+        processes,
+        level,
+        pattern,
+    } = &errors.trigger
+    else {
+        panic!("a line rule");
+    };
+    assert_eq!(processes.as_ref().map(|p| p.len()), Some(1));
+    assert_eq!(*level, Some(Level::Error));
+    assert!(pattern
+        .as_ref()
+        .is_some_and(|p| p.is_match("connection refused")));
+    assert!(matches!(
+        crash.trigger,
+        alerts::Trigger::Event {
+            event: alerts::EventKind::Backoff,
+            processes: None
+        }
+    ));
+    assert_eq!((crash.count, crash.cooldown), (1, Duration::from_secs(300)));
+    // Without rules, nothing.
+    assert!(parse("").expect("empty").alerts.rules.is_empty());
+}
+
+#[test]
+fn alert_mistakes_name_file_line_and_key() {
+    let cases = [
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { event = \"backoff\" }\nnotify = [\"pager\"]\n",
+            "alert[0].notify: no notifier named `pager`",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { match = \"(unclosed\" }\n",
+            "alert[0].when.match: invalid regex",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { match = \"a\", count = 3, within = \"500ms\" }\n",
+            "alert[0].when.within: the window is too short",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { process = \"nope\" }\n",
+            "alert[0].when.process: no process named `nope`",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { event = \"exploded\" }\n",
+            "alert[0].when.event: unknown event `exploded`",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { event = \"failed\", level = \"ERROR\" }\n",
+            "alert[0].when.event: an event rule has no `level` or `match`",
+        ),
+        (
+            "[[alert]]\nname = \"x\"\nwhen = { }\n",
+            "alert[0].when: say what to watch",
+        ),
+        (
+            "[[notifier]]\nname = \"s\"\nkind = \"slack\"\nurl = \"https://hooks.slack.com/x\"\nheaders = { A = \"b\" }\n",
+            "notifier[1].headers: headers are for kind = \"webhook\" only",
+        ),
+        (
+            "[[notifier]]\nname = \"s\"\nkind = \"pager\"\nurl = \"https://x\"\n",
+            "notifier[1].kind: unknown kind `pager`",
+        ),
+        (
+            "[[notifier]]\nname = \"s\"\nkind = \"webhook\"\nurl = \"https://x/${LOGDECK_TEST_SURELY_UNSET}\"\n",
+            "notifier[1].url: the environment variable LOGDECK_TEST_SURELY_UNSET is not set",
+        ),
+        (
+            "[[notifier]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"https://x\"\n",
+            "notifier[1].name: duplicate notifier name `ops`",
+        ),
+        ("[metrics]\ntoken = \"short\"\n", "metrics.token: must be at least 16 characters"),
+    ];
+    let base_lines = ALERT_BASE.lines().count();
+    for (text, expected) in cases {
+        let message = error(&format!("{ALERT_BASE}{text}"));
+        assert!(message.contains(expected), "{message}\nwanted: {expected}");
+        // The line is the case's own (after the shared part).
+        let line: usize = message
+            .split(':')
+            .nth(1)
+            .and_then(|l| l.parse().ok())
+            .expect("a line number");
+        assert!(line > base_lines, "{message}");
+    }
+    let message = error("public_url = \"logs.example.com\"\n");
+    assert!(message.starts_with("test.toml:1:"), "{message}");
+    assert!(message.contains("public_url: must be an http"), "{message}");
+}

@@ -183,7 +183,13 @@ pub(super) fn validate(
         "must be between 16 and 1048576",
         DEFAULT_CLIENT_QUEUE,
     )?;
-    let auth = validate_auth(raw.auth, locate)?;
+    let mut auth = validate_auth(raw.auth, locate)?;
+    auth.metrics_token = super::alerts::validate_metrics_token(raw.metrics, locate)?;
+    let public_url = super::alerts::validate_public_url(raw.public_url, locate)?;
+    let mut watchable: std::collections::BTreeSet<String> =
+        processes.iter().map(|p| p.name.clone()).collect();
+    watchable.insert(server_name.clone());
+    let alerts = super::alerts::validate_alerts(raw.notifiers, raw.alerts, &watchable, locate)?;
     let redact = RedactConfig {
         builtin: raw.redact.builtin.unwrap_or(true),
         patterns: raw
@@ -279,6 +285,8 @@ pub(super) fn validate(
         redact,
         limits,
         processes,
+        public_url,
+        alerts,
     })
 }
 
@@ -685,6 +693,7 @@ fn validate_auth(raw: raw::RawAuth, locate: &Locator<'_>) -> Result<AuthConfig, 
         allowed_origins,
         allowed_hosts,
         session_ttl: raw.session_ttl.map_or(DEFAULT_SESSION_TTL, |d| d.0),
+        metrics_token: None,
     })
 }
 

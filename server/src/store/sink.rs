@@ -158,6 +158,10 @@ impl StoreSink {
         self.conn.execute_batch("COMMIT")?;
         self.in_transaction = false;
         self.counts.clear();
+        self.stats.stored_upto.fetch_max(
+            u64::try_from(self.stored_upto).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         Ok(())
     }
 

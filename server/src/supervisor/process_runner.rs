@@ -61,6 +61,7 @@ pub struct Runner {
     pub history: RestartHistory,
     pub max_line_bytes: usize,
     pub redactor: Arc<Redactor>,
+    pub counters: Arc<crate::capture::LineCounters>,
 }
 
 /// What woke a runner waiting for its dependencies.
@@ -414,6 +415,7 @@ impl Runner {
             rules: rules.clone(),
             max_line_bytes: self.max_line_bytes,
             redactor: self.redactor.clone(),
+            counters: self.counters.clone(),
         };
         if let Some(stdout) = child.stdout.take() {
             readers.spawn(capture(

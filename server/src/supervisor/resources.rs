@@ -17,6 +17,8 @@ pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(1);
 pub struct Usage {
     /// Percent of one core since the previous scan (none on the first).
     pub cpu_percent: Option<f64>,
+    /// CPU time of the group's live processes, in seconds.
+    pub cpu_seconds: f64,
     pub rss_bytes: u64,
 }
 
@@ -77,6 +79,7 @@ impl ResourceSampler {
                 pgid,
                 Usage {
                     cpu_percent,
+                    cpu_seconds: ticks as f64 / self.ticks_per_second,
                     rss_bytes: rss_pages * self.page_size,
                 },
             );

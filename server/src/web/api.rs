@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         super::dmb::services::restart_service,
         super::dmb::logs::dmb_logs,
         super::info::info,
+        super::info::alerts,
         super::history_api::list_logs,
         super::history_api::download_logs,
         super::store_api::histogram,
@@ -65,6 +66,9 @@ pub fn routes() -> Router<AppState> {
         app::protocol::StoreInfo,
         app::protocol::Histogram,
         app::protocol::HistogramBucket,
+        app::protocol::AlertsInfo,
+        app::protocol::AlertInfo,
+        app::protocol::NotifierInfo,
     ))
 )]
 pub struct ApiDoc;

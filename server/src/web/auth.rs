@@ -64,6 +64,8 @@ pub struct Auth {
     /// Session id → expiry. A std mutex: held for a map lookup only.
     sessions: Mutex<HashMap<String, Instant>>,
     failures: Throttle,
+    /// `metrics.token`: lets a scraper read `/metrics` and nothing else.
+    metrics_token: Option<String>,
 }
 
 /// Wrong tokens per client address, and until when each must wait.
@@ -147,6 +149,7 @@ impl Auth {
             allowed_hosts: config.allowed_hosts.clone(),
             sessions: Mutex::new(HashMap::new()),
             failures: Throttle::default(),
+            metrics_token: config.metrics_token.clone(),
         }
     }
 
@@ -160,6 +163,15 @@ impl Auth {
             .is_some_and(|token| constant_time_eq(token.as_bytes(), candidate.as_bytes()))
     }
 
+    /// Whether `headers` carry `metrics.token` as a bearer token (good for
+    /// `GET /metrics` alone).
+    pub fn metrics_token_matches(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = &self.metrics_token else {
+            return false;
+        };
+        bearer(headers).is_some_and(|t| constant_time_eq(token.as_bytes(), t.trim().as_bytes()))
+    }
+
     /// The credential `request` carries, if any is valid.
     pub fn credential(
         &self,
@@ -170,14 +182,7 @@ impl Auth {
         if !self.enabled() {
             return Some(Credential::Open);
         }
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            });
-        if bearer.is_some_and(|t| self.token_matches(t.trim())) {
+        if bearer(headers).is_some_and(|t| self.token_matches(t.trim())) {
             return Some(Credential::Bearer);
         }
         if websocket {
@@ -312,6 +317,17 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// Paths anyone may fetch: the login form and the site's static files
 /// (the login form needs the stylesheet).
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+}
+
 fn public(path: &str) -> bool {
     path == "/login" || path.starts_with("/pkg/") || path == "/favicon.svg"
 }
@@ -396,6 +412,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let now = Instant::now();
     if let Some(wait) = address.and_then(|a| auth.failures.waiting(a, now)) {
         return too_many_failures(wait);
+    }
+    if path == "/metrics" && auth.metrics_token_matches(request.headers()) {
+        return next.run(request).await;
     }
     match auth.credential(request.headers(), request.uri().query(), websocket) {
         Some(credential) => {
@@ -605,6 +624,7 @@ mod tests {
             allowed_origins: vec!["https://dash.example.com".into()],
             allowed_hosts: vec!["logs.example.com".into(), ".example.org".into()],
             session_ttl: Duration::from_secs(60),
+            metrics_token: Some("metrics-only-token-0123".into()),
         })
     }
 

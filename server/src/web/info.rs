@@ -1,6 +1,6 @@
 //! `GET /api/info`: the server run's identity and log counters.
 
-use app::protocol::{ClusterInfo, Info};
+use app::protocol::{AlertsInfo, ClusterInfo, Info};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -8,7 +8,17 @@ use axum::{Json, Router};
 use super::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/info", get(info))
+    Router::new()
+        .route("/api/info", get(info))
+        .route("/api/alerts", get(alerts))
+}
+
+/// Every alert rule with its state (ok, or firing since when), when it
+/// last fired, the line that fired it and the last delivery error; and
+/// every notifier with what it sent and failed to send.
+#[utoipa::path(get, path = "/api/alerts", tag = "alerts", responses((status = 200, body = AlertsInfo)))]
+pub async fn alerts(State(state): State<AppState>) -> Json<AlertsInfo> {
+    Json(state.alerts.info())
 }
 
 /// The server run's identity and log counters.

@@ -161,6 +161,7 @@ pub async fn upgrade(
             out: Outbox::new(sink, options.batch),
             options,
             hub,
+            gauge: state.clients.clone(),
             last_seq: 0,
             pending_drop: 0,
         };
@@ -216,6 +217,8 @@ struct Connection {
     out: Outbox,
     options: Options,
     hub: Arc<LogHub>,
+    /// Counts what slow clients miss.
+    gauge: Arc<super::ClientGauge>,
     /// The last `seq` this client was sent or skipped past.
     last_seq: u64,
     /// Entries lost to lag since the last notice.
@@ -320,6 +323,7 @@ impl Connection {
             let notice = self
                 .hub
                 .drop_notice(self.pending_drop, seq - 1, "it could not keep up");
+            self.gauge.count_dropped(self.pending_drop);
             self.out.push(notice.json);
             self.pending_drop = 0;
         }
