@@ -156,12 +156,35 @@ pub fn LogList() -> impl IntoView {
     });
     #[cfg(feature = "hydrate")]
     {
-        let handle = window_event_listener(leptos::ev::resize, move |_| {
-            if let Some(el) = scroller.get_untracked() {
-                viewport.set(el.client_height());
+        use wasm_bindgen::closure::Closure;
+        use wasm_bindgen::JsCast;
+
+        // The list's height changes with the window and with what is above
+        // it (a banner, the histogram, a toolbar that wraps): following
+        // computes the bottom from it, so it must never be stale.
+        type Observer = (web_sys::ResizeObserver, Closure<dyn FnMut(js_sys::Array)>);
+        let observer = StoredValue::new_local(None::<Observer>);
+        Effect::new(move |_| {
+            let Some(el) = scroller.get() else {
+                return;
+            };
+            let measure = Closure::<dyn FnMut(js_sys::Array)>::new(move |_| {
+                if let Some(el) = scroller.get_untracked() {
+                    viewport.set(el.client_height());
+                }
+            });
+            if let Ok(watch) = web_sys::ResizeObserver::new(measure.as_ref().unchecked_ref()) {
+                watch.observe(&el);
+                observer.set_value(Some((watch, measure)));
             }
         });
-        on_cleanup(move || handle.remove());
+        on_cleanup(move || {
+            observer.update_value(|o| {
+                if let Some((watch, _)) = o.take() {
+                    watch.disconnect();
+                }
+            });
+        });
     }
 
     let on_scroll = move |_| {
@@ -170,9 +193,13 @@ pub fn LogList() -> impl IntoView {
         };
         let top = el.scroll_top();
         let at_bottom = el.scroll_height() - top - el.client_height() <= ROW_HEIGHT;
+        // The event of a scroll the code made (following) may arrive after
+        // the reader turned following off: only the reader's own scroll to
+        // the bottom turns it on again.
+        let ours = top == last_top.get_value();
         if top < last_top.get_value() - 2 && !at_bottom {
             viewer.follow.set(false);
-        } else if at_bottom && !viewer.follow.get_untracked() {
+        } else if at_bottom && !ours && !viewer.follow.get_untracked() {
             viewer.follow.set(true);
         }
         last_top.set_value(top);
