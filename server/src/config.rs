@@ -94,6 +94,9 @@ pub struct Config {
     /// notifications.
     pub public_url: Option<String>,
     pub alerts: alerts::AlertsConfig,
+    /// `dmb.text_frames`: `/ws/logs` sends DMB's text lines unless a client
+    /// asks for JSON (`format=json`).
+    pub dmb_text_frames: bool,
 }
 
 /// Where the store is and what it keeps.

@@ -71,6 +71,9 @@ pub struct AppState {
     pub cluster: Option<ClusterHandle>,
     /// The alert rules and their state.
     pub alerts: crate::alerts::AlertsHandle,
+    /// `dmb.text_frames`: `/ws/logs` speaks DMB's text unless asked for
+    /// JSON.
+    pub dmb_text_frames: bool,
     pub auth: Arc<auth::Auth>,
     /// Largest request body accepted.
     pub max_body: usize,

@@ -422,15 +422,12 @@ async fn entries_are_persisted_paged_downloaded_and_served_dmb_style() {
         .lines()
         .all(|l| serde_json::from_str::<Value>(l).is_ok()));
 
-    // DMB's plain form: everything since the process started.
+    // DMB's plain form: everything since the process started, as printed.
     let plain = server.get("/logs?process_name=counter").await.json();
     assert_eq!(plain["process_name"], "counter");
     let log = plain["log"].as_str().expect("log text");
     assert_eq!(log.lines().count(), 300);
-    assert!(log
-        .lines()
-        .last()
-        .is_some_and(|l| l.ends_with("counter: line 300")));
+    assert_eq!(log.lines().last(), Some("line 300"));
 
     // DUMB's cursor form: a reset, then nothing new, whole lines only.
     let first = server
@@ -474,7 +471,17 @@ async fn entries_are_persisted_paged_downloaded_and_served_dmb_style() {
         .json();
     assert_eq!(rotated["reset"], true);
 
-    assert_eq!(server.get("/logs?process_name=nope").await.status, 404);
+    // A name without output: DMB's empty log; DUMB's reads 404.
+    let none = server.get("/logs?process_name=nope").await;
+    assert_eq!(none.status, 200);
+    assert_eq!(
+        none.json(),
+        serde_json::json!({ "process_name": "nope", "log": "" })
+    );
+    assert_eq!(
+        server.get("/logs?process_name=nope&cursor=0").await.status,
+        404
+    );
     assert_eq!(
         server
             .get("/logs?process_name=counter&tail_bytes=5")

@@ -342,7 +342,7 @@ mod browser {
                         None => format!("tail={}", stream.options.with_value(|o| o.tail)),
                     };
                     let url = socket_url(&format!(
-                        "/ws/logs?batch=1&{start}{}",
+                        "/ws/logs?format=json&batch=1&{start}{}",
                         process_param(&stream)
                     ));
                     if let Ok(socket) = WebSocket::open(&url) {

@@ -47,6 +47,15 @@ pub(super) struct RawConfig {
     pub notifiers: Vec<RawNotifier>,
     #[serde(default, rename = "alert")]
     pub alerts: Vec<RawAlert>,
+    #[serde(default)]
+    pub dmb: RawDmb,
+}
+
+/// `[dmb]`: what DMB's own frontend needs.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDmb {
+    pub text_frames: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

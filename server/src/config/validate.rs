@@ -287,6 +287,7 @@ pub(super) fn validate(
         processes,
         public_url,
         alerts,
+        dmb_text_frames: raw.dmb.text_frames.unwrap_or(false),
     })
 }
 

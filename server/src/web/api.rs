@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         restart_process,
         health,
         super::dmb::services::list_services,
+        super::dmb::services::get_service,
         super::dmb::services::service_status,
         super::dmb::services::start_service,
         super::dmb::services::stop_service,

@@ -6,8 +6,9 @@
 //! entry after SEQ, then live, no gap and no duplicate), `process=a,b`,
 //! `level=WARNING` (minimum), `stream=stderr`, `q=` (substring; `regex=1`
 //! makes it a regex, `case=1` case-sensitive) and `batch=1` (frames become
-//! JSON arrays of entries). An invalid option closes the socket with code
-//! 1008 and the reason.
+//! JSON arrays of entries) and `format=json|text` (text: DMB's log lines,
+//! the default with `dmb.text_frames = true`; see docs/dmb.md). An invalid
+//! option closes the socket with code 1008 and the reason.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -56,6 +57,18 @@ pub struct Options {
     filter: EntryFilter,
     replay: Option<Replay>,
     batch: bool,
+    /// `format=json` or `format=text` (DMB's text lines); without it,
+    /// `dmb.text_frames` decides.
+    format: Option<Format>,
+}
+
+/// What each frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per entry (the contract).
+    Json,
+    /// DMB's log lines (`<time> - <LEVEL> - <process> subprocess: <line>`).
+    Text,
 }
 
 /// Reads the query string of a `/ws/logs` request; an error is the reason
@@ -90,6 +103,13 @@ pub fn parse_options(query: Option<&str>) -> Result<Options, String> {
                     "0" | "false" | "" => false,
                     _ => return Err(format!("invalid batch={value:?}: expected 1 or 0")),
                 }
+            }
+            "format" => {
+                options.format = Some(match value {
+                    "json" => Format::Json,
+                    "text" => Format::Text,
+                    _ => return Err(format!("invalid format={value:?}: expected json or text")),
+                })
             }
             // Read by authentication, not by this endpoint.
             "token" => {}
@@ -152,14 +172,22 @@ pub async fn upgrade(
         backlog.splice(0..0, older);
     }
     let hub = state.hub.clone();
+    // DMB's text lines: asked for, or the default with `dmb.text_frames`.
+    // They are one entry per frame (`batch` is for JSON).
+    let text = match options.format {
+        Some(format) => format == Format::Text,
+        None => state.dmb_text_frames,
+    };
+    let batch = options.batch && !text;
     // A child token per connection: waiting on it touches only this
     // connection's own lock, not one shared by every client on every entry.
     let shutdown = state.shutdown.child_token();
     ws.on_upgrade(move |socket| async move {
         let (sink, incoming) = socket.split();
         let connection = Connection {
-            out: Outbox::new(sink, options.batch),
+            out: Outbox::new(sink, batch),
             options,
+            text,
             hub,
             gauge: state.clients.clone(),
             last_seq: 0,
@@ -216,6 +244,8 @@ async fn from_stream(
 struct Connection {
     out: Outbox,
     options: Options,
+    /// DMB's text lines instead of JSON.
+    text: bool,
     hub: Arc<LogHub>,
     /// Counts what slow clients miss.
     gauge: Arc<super::ClientGauge>,
@@ -240,7 +270,8 @@ impl Connection {
                 gap.last_missing,
                 "they are no longer kept in memory (GET /api/logs has them if log files are on)",
             );
-            self.out.push(notice.json);
+            let notice = self.encode(&notice);
+            self.out.push(notice);
         }
         for frame in &backlog {
             self.offer(frame);
@@ -324,12 +355,23 @@ impl Connection {
                 .hub
                 .drop_notice(self.pending_drop, seq - 1, "it could not keep up");
             self.gauge.count_dropped(self.pending_drop);
-            self.out.push(notice.json);
+            let notice = self.encode(&notice);
+            self.out.push(notice);
             self.pending_drop = 0;
         }
         self.last_seq = seq;
         if self.options.filter.matches(&frame.entry) {
-            self.out.push(frame.json.clone());
+            let bytes = self.encode(frame);
+            self.out.push(bytes);
+        }
+    }
+
+    /// The frame's bytes: its JSON (shared, no copy), or DMB's text.
+    fn encode(&self, frame: &Frame) -> Bytes {
+        if self.text {
+            Bytes::from(super::dmb::text_lines(&frame.entry, self.hub.server_name()))
+        } else {
+            frame.json.clone()
         }
     }
 }

@@ -32,6 +32,8 @@ const DEFAULT_STOP_WAIT: Duration = Duration::from_secs(15);
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/process/processes", get(list_services))
+        .route("/process/", get(get_service))
+        .route("/process", get(get_service))
         .route("/process/service-status", get(service_status))
         .route("/process/start-service", post(start_service))
         .route("/process/stop-service", post(stop_service))
@@ -122,13 +124,12 @@ pub async fn list_services(State(state): State<AppState>) -> Json<serde_json::Va
                 .is_none_or(|cluster| info.node.as_deref() == Some(cluster.node.as_str()));
             // Environment values may hold secrets; the summary has only
             // their names. Other nodes' configuration is not shared.
-            let summary = here.then(|| state.supervisor.summary(&info.name)).flatten();
-            let enabled = summary.as_ref().is_none_or(|s| s.autostart);
+            let (config, enabled) = dmb_config(&state, &info, here);
             json!({
                 "name": info.name,
                 "process_name": info.name,
                 "enabled": enabled,
-                "config": summary,
+                "config": config,
                 "version": null,
                 "key": info.name,
                 "config_key": info.name,
@@ -139,6 +140,52 @@ pub async fn list_services(State(state): State<AppState>) -> Json<serde_json::Va
         })
         .collect();
     Json(json!({ "processes": processes }))
+}
+
+/// A process's configuration as DMB's frontend reads it: what the summary
+/// shows (never environment values), with DMB's `enabled` (started with
+/// the server) inside, where the frontend looks for it. Other nodes share
+/// no configuration: `{"enabled": true}`.
+fn dmb_config(state: &AppState, info: &ProcessInfo, here: bool) -> (serde_json::Value, bool) {
+    let summary = here.then(|| state.supervisor.summary(&info.name)).flatten();
+    let enabled = summary.as_ref().is_none_or(|s| s.autostart);
+    let mut config = summary
+        .and_then(|s| serde_json::to_value(s).ok())
+        .unwrap_or_else(|| json!({}));
+    if let Some(object) = config.as_object_mut() {
+        object.insert("enabled".into(), enabled.into());
+    }
+    (config, enabled)
+}
+
+/// DMB's `GET /process/?process_name=X`: `{process_name, config, version,
+/// config_key}` (404 `{"detail"}` for a name it does not know).
+#[utoipa::path(get, path = "/process/", tag = "dmb-compatible",
+    params(("process_name" = String, Query, description = "The configured process name")),
+    responses(
+        (status = 200, description = "`{\"process_name\", \"config\", \"version\", \"config_key\"}`"),
+        (status = 404, description = "`{\"detail\": \"Service not enabled or found\"}`"),
+    ))]
+pub async fn get_service(
+    State(state): State<AppState>,
+    Query(query): Query<StatusQuery>,
+) -> Response {
+    let info = match resolve(&state, &query.process_name, query.node.as_deref()) {
+        Ok(info) => info,
+        Err(refusal) => return *refusal,
+    };
+    let here = state
+        .cluster
+        .as_ref()
+        .is_none_or(|cluster| info.node.as_deref() == Some(cluster.node.as_str()));
+    let (config, _) = dmb_config(&state, &info, here);
+    Json(json!({
+        "process_name": info.name,
+        "config": config,
+        "version": null,
+        "config_key": info.name,
+    }))
+    .into_response()
 }
 
 /// `{"process_name": ..., "status": "running" | "stopped"}`; an unknown
