@@ -92,8 +92,9 @@ pub async fn deliver(
                 notifier.set_last_error(None);
             }
             Some(why) => {
-                notifier.failed.fetch_add(1, Ordering::Relaxed);
+                // The error first: whoever sees the count sees why.
                 notifier.set_last_error(Some(why.clone()));
+                notifier.failed.fetch_add(1, Ordering::Relaxed);
                 hub.publish_system(
                     Level::Error,
                     format!(
