@@ -27,6 +27,11 @@ impl Level {
         Level::Critical,
     ];
 
+    /// Its place in [`Level::ALL`] (0 for `DEBUG`): ordered as the levels.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     /// The wire spelling: `DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -61,6 +61,11 @@ pub enum Stream {
 impl Stream {
     pub const ALL: [Stream; 3] = [Stream::Stdout, Stream::Stderr, Stream::System];
 
+    /// Its place in [`Stream::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
     pub fn from_name(name: &str) -> Option<Stream> {
         Stream::ALL
             .into_iter()

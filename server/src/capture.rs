@@ -52,7 +52,7 @@ pub struct LineCounters {
 
 impl LineCounters {
     pub fn count(&self, stream: Stream, level: Level, bytes: usize) {
-        let (s, l) = (stream_index(stream), level_index(level));
+        let (s, l) = (stream.index(), level.index());
         self.lines[s][l].fetch_add(1, Ordering::Relaxed);
         self.bytes[s][l].fetch_add(bytes as u64, Ordering::Relaxed);
     }
@@ -62,7 +62,7 @@ impl LineCounters {
         let mut out = Vec::new();
         for stream in Stream::ALL {
             for level in Level::ALL {
-                let (s, l) = (stream_index(stream), level_index(level));
+                let (s, l) = (stream.index(), level.index());
                 let lines = self.lines[s][l].load(Ordering::Relaxed);
                 if lines > 0 {
                     out.push((
@@ -76,14 +76,6 @@ impl LineCounters {
         }
         out
     }
-}
-
-fn stream_index(stream: Stream) -> usize {
-    Stream::ALL.iter().position(|s| *s == stream).unwrap_or(0)
-}
-
-fn level_index(level: Level) -> usize {
-    Level::ALL.iter().position(|l| *l == level).unwrap_or(0)
 }
 
 /// Fires once when a line matches: the `log_line` readiness probe.

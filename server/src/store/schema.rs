@@ -110,10 +110,7 @@ pub fn create(conn: &Connection) -> rusqlite::Result<()> {
 
 /// A level as stored.
 pub fn level_number(level: Level) -> i64 {
-    Level::ALL
-        .iter()
-        .position(|l| *l == level)
-        .map_or(0, |p| p as i64)
+    level.index() as i64
 }
 
 pub fn level_of(number: i64) -> Level {
@@ -125,10 +122,7 @@ pub fn level_of(number: i64) -> Level {
 
 /// A stream as stored.
 pub fn stream_number(stream: Stream) -> i64 {
-    Stream::ALL
-        .iter()
-        .position(|s| *s == stream)
-        .map_or(0, |p| p as i64)
+    stream.index() as i64
 }
 
 pub fn stream_of(number: i64) -> Stream {
