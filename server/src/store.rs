@@ -206,8 +206,9 @@ impl Reopening {
     }
 }
 
-impl LogSink for Reopening {
-    fn append(&mut self, frame: &Frame) -> std::io::Result<()> {
+impl Reopening {
+    /// The store, opened again if it was not and it is time to try.
+    fn sink(&mut self) -> Result<&mut StoreSink, std::io::Error> {
         if self.sink.is_none() && self.last_try.elapsed() >= REOPEN_EVERY {
             self.last_try = Instant::now();
             match Store::open(self.options.clone()) {
@@ -219,25 +220,21 @@ impl LogSink for Reopening {
             }
         }
         match &mut self.sink {
-            Some(sink) => sink.append(frame),
+            Some(sink) => Ok(sink),
             None => Err(std::io::Error::other(self.error.clone())),
         }
     }
+}
+
+impl LogSink for Reopening {
+    fn append(&mut self, frame: &Frame) -> std::io::Result<()> {
+        self.sink()?.append(frame)
+    }
 
     fn append_all(&mut self, frames: &[Arc<Frame>]) -> (u64, Option<std::io::Error>) {
-        match &mut self.sink {
-            Some(sink) => sink.append_all(frames),
-            // Tries to reopen, once per batch.
-            None => match frames.split_first() {
-                Some((first, rest)) => match self.append(first) {
-                    Ok(()) => {
-                        let (appended, failure) = self.append_all(rest);
-                        (appended + 1, failure)
-                    }
-                    Err(error) => (0, Some(error)),
-                },
-                None => (0, None),
-            },
+        match self.sink() {
+            Ok(sink) => sink.append_all(frames),
+            Err(error) => (0, Some(error)),
         }
     }
 
