@@ -27,7 +27,6 @@ use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 use crate::cluster::Directory;
 use crate::config::alerts::{AlertRule, AlertsConfig, EventKind, Trigger};
@@ -55,13 +54,11 @@ struct Shared {
 /// The running tasks; stopped with the server.
 #[derive(Debug, Default)]
 pub struct AlertsRunning {
-    stop: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl AlertsRunning {
     pub fn shutdown(self) {
-        self.stop.cancel();
         for task in self.tasks {
             task.abort();
         }
@@ -101,7 +98,6 @@ pub fn start(config: &AlertsConfig, sources: Sources) -> (AlertsRunning, AlertsH
     if config.rules.is_empty() {
         return (AlertsRunning::default(), handle);
     }
-    let stop = CancellationToken::new();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("logdeck/", env!("CARGO_PKG_VERSION")))
@@ -140,13 +136,8 @@ pub fn start(config: &AlertsConfig, sources: Sources) -> (AlertsRunning, AlertsH
         nodes_online: HashMap::new(),
         sources,
     };
-    tasks.push(tokio::spawn(engine.run(
-        entries,
-        statuses,
-        outcomes,
-        stop.clone(),
-    )));
-    (AlertsRunning { stop, tasks }, handle)
+    tasks.push(tokio::spawn(engine.run(entries, statuses, outcomes)));
+    (AlertsRunning { tasks }, handle)
 }
 
 struct Engine {
@@ -165,14 +156,12 @@ impl Engine {
         mut entries: Option<broadcast::Receiver<Arc<Frame>>>,
         mut statuses: crate::supervisor::StatusEvents,
         mut outcomes: mpsc::UnboundedReceiver<notify::Outcome>,
-        stop: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut skipped = 0u64;
         loop {
             tokio::select! {
-                _ = stop.cancelled() => break,
                 entry = next_entry(&mut entries) => match entry {
                     Ok(frame) => self.on_entry(&frame),
                     Err(RecvError::Lagged(missed)) => {
@@ -325,13 +314,13 @@ impl Engine {
         match (event, state.subject()) {
             (EventKind::NodeOffline, (_, Some(node))) => self.nodes_online.get(node) == Some(&true),
             (event, (Some(process), _)) => {
-                let Some(info) = self.sources.supervisor.get(process) else {
+                let Some(state) = self.sources.supervisor.state(process) else {
                     return true;
                 };
                 match event {
-                    EventKind::NotReady => info.state == ProcessState::Ready,
+                    EventKind::NotReady => state == ProcessState::Ready,
                     _ => matches!(
-                        info.state,
+                        state,
                         ProcessState::Running | ProcessState::Ready | ProcessState::Stopped
                     ),
                 }

@@ -377,6 +377,17 @@ impl SupervisorHandle {
             .map(|u| u.cpu_seconds)
     }
 
+    /// `name`'s state (without sampling its CPU and memory, as `get` does).
+    pub fn state(&self, name: &str) -> Option<ProcessState> {
+        Some(
+            self.shared.slots[self.index(name)?]
+                .status
+                .borrow()
+                .state
+                .clone(),
+        )
+    }
+
     /// The first `seq` of `name`'s current or last run.
     pub fn start_seq(&self, name: &str) -> Option<u64> {
         self.shared.slots[self.index(name)?]
