@@ -17,7 +17,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 
 use super::schema::{level_number, level_of, stream_number, stream_of};
-use super::search::like_pattern;
+use super::search::{match_expression, rarest, trigrams};
 use super::Store;
 use crate::history::HistoryQuery;
 use crate::hub::Frame;
@@ -70,8 +70,7 @@ impl Plan {
         let Some(range) = seq_range(conn, query)? else {
             return Ok(Vec::new());
         };
-        let pattern = like_pattern(query.filter.filter());
-        let mut plans = match pattern {
+        let mut plans = match index_query(conn, query.filter.filter())? {
             Some(pattern) => {
                 let indexed = super::indexed_upto(conn)?;
                 vec![
@@ -98,7 +97,7 @@ impl Plan {
             (Part::Indexed(upto), Some(pattern)) => Plan {
                 from: "entries_fts f CROSS JOIN entries e ON e.seq = f.rowid",
                 seq: "f.rowid",
-                conditions: vec!["f.text LIKE ?".into(), "f.rowid <= ?".into()],
+                conditions: vec!["f.entries_fts MATCH ?".into(), "f.rowid <= ?".into()],
                 values: vec![Value::Text(pattern), Value::Integer(upto)],
             },
             (Part::Unindexed(upto), _) => Plan {
@@ -205,20 +204,19 @@ fn seq_range(
     let mut low = query.after_seq.map(|s| as_i64(s).saturating_add(1));
     let mut high = query.before_seq.map(|s| as_i64(s).saturating_sub(1));
     if let Some(since) = query.since {
-        let first: Option<i64> = optional(conn.query_row(
-            "SELECT seq FROM entries WHERE ts >= ?1 ORDER BY ts, seq LIMIT 1",
-            [since.timestamp_millis()],
-            |row| row.get(0),
-        ))?;
-        let Some(first) = first else {
+        let since = since.timestamp_millis();
+        let Some(first) = first_where(conn, |ts| ts >= since)? else {
             return Ok(None);
         };
         low = Some(low.map_or(first, |l| l.max(first)));
     }
     if let Some(until) = query.until {
+        let until = until.timestamp_millis();
+        // The entry before the first one after `until`.
+        let after = first_where(conn, |ts| ts > until)?;
         let last: Option<i64> = optional(conn.query_row(
-            "SELECT seq FROM entries WHERE ts <= ?1 ORDER BY ts DESC, seq DESC LIMIT 1",
-            [until.timestamp_millis()],
+            "SELECT seq FROM entries WHERE seq < ?1 ORDER BY seq DESC LIMIT 1",
+            [after.unwrap_or(i64::MAX)],
             |row| row.get(0),
         ))?;
         let Some(last) = last else {
@@ -230,6 +228,75 @@ fn seq_range(
         return Ok(None);
     }
     Ok(Some((low, high)))
+}
+
+/// The first entry (by `seq`) whose timestamp passes `after`, found by
+/// halving the range of `seq`s: entries are numbered in the order they
+/// arrive, so their timestamps grow with `seq`, and a few dozen lookups
+/// by key replace an index of the timestamps (a tenth of the store's
+/// size).
+fn first_where(conn: &Connection, after: impl Fn(i64) -> bool) -> rusqlite::Result<Option<i64>> {
+    let mut at =
+        conn.prepare_cached("SELECT seq, ts FROM entries WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let mut first_from = |seq: i64| -> rusqlite::Result<Option<(i64, i64)>> {
+        optional(at.query_row([seq], |row| Ok((row.get(0)?, row.get(1)?))))
+    };
+    // Entries before `low` do not pass; from `high` on, none is left to
+    // look at (the answer is the first entry at or after `low`).
+    let Some((mut low, _)) = first_from(i64::MIN)? else {
+        return Ok(None);
+    };
+    let mut high: i64 = conn.query_row("SELECT max(seq) + 1 FROM entries", [], |row| row.get(0))?;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        match first_from(middle)? {
+            Some((seq, ts)) if seq < high => {
+                if after(ts) {
+                    high = seq;
+                } else {
+                    low = seq + 1;
+                }
+            }
+            // No entry in `middle..high`.
+            _ => high = middle,
+        }
+    }
+    Ok(first_from(low)?
+        .filter(|(_, ts)| after(*ts))
+        .map(|(seq, _)| seq))
+}
+
+/// The index query for a search, when the index can narrow it: the
+/// rarest of its trigrams in a sample of the messages, taken at even
+/// steps through the whole store (the newest alone can mislead: a
+/// trigram none of them has may be in half of the older ones).
+fn index_query(conn: &Connection, filter: &app::LogFilter) -> rusqlite::Result<Option<String>> {
+    /// Places the sample is read at, and messages read at each (a
+    /// millisecond or two in all).
+    const PLACES: i64 = 16;
+    const EACH: i64 = 128;
+    let all = trigrams(filter);
+    if all.is_empty() {
+        return Ok(None);
+    }
+    let (first, last): (Option<i64>, Option<i64>) =
+        conn.query_row(super::sink::FIRST_AND_LAST, [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?;
+    let mut sample = Vec::new();
+    if let (Some(first), Some(last)) = (first, last) {
+        let mut statement = conn.prepare_cached(
+            "SELECT coalesce(plain, message) FROM entries WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        for place in 0..PLACES {
+            let from = first + (last - first) / PLACES * place;
+            let rows = statement.query_map([from, EACH], |row| row.get::<_, String>(0))?;
+            for text in rows {
+                sample.push(text?);
+            }
+        }
+    }
+    Ok(Some(match_expression(&rarest(&all, &sample))))
 }
 
 fn optional<T>(result: rusqlite::Result<T>) -> rusqlite::Result<Option<T>> {
@@ -331,8 +398,12 @@ impl Store {
     pub fn histogram(&self, question: &HistogramQuery) -> rusqlite::Result<Histogram> {
         let query = &question.query;
         let (from, to) = self.read(query.deadline, |conn| {
+            // The oldest second anything was counted in (the counts are
+            // keyed by it first).
             let oldest: Option<i64> =
-                conn.query_row("SELECT min(ts) FROM entries", [], |row| row.get(0))?;
+                conn.query_row("SELECT min(second) * 1000 FROM counts", [], |row| {
+                    row.get(0)
+                })?;
             let now = Utc::now();
             let from = query
                 .since

@@ -32,7 +32,9 @@ CREATE TABLE IF NOT EXISTS entries (
     message TEXT NOT NULL,
     plain TEXT
 ) STRICT;
-CREATE INDEX IF NOT EXISTS entries_ts ON entries (ts);
+-- Stores before this one kept an index of the timestamps; a time range
+-- is now found by halving the range of seq numbers.
+DROP INDEX IF EXISTS entries_ts;
 CREATE VIEW IF NOT EXISTS searchable (seq, text) AS
     SELECT seq, coalesce(plain, message) FROM entries;
 CREATE VIRTUAL TABLE IF NOT EXISTS entries_fts USING fts5 (

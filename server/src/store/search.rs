@@ -1,53 +1,94 @@
-//! What the trigram index can narrow a text search to: a `LIKE` pattern
-//! (`%piece%piece%`) every matching message also matches. The index finds
-//! the candidates, and the filter itself ([`app::filter::EntryFilter`])
-//! decides, so a pattern may let through more than the search (`LIKE`
-//! ignores ASCII case, `_` and `%` in the text are wildcards to it) but
-//! never less.
+//! What the trigram index can narrow a text search to: a few of the
+//! trigrams (runs of three characters) every matching message contains.
+//! The index finds the entries holding all of them, and the filter itself
+//! ([`app::filter::EntryFilter`]) decides, so the candidates may be more
+//! than the matches (the index folds case; three trigrams say nothing of
+//! their order) but never fewer.
+//!
+//! Which trigrams: a search reads the index's list of entries for each
+//! trigram it names, and a trigram in every line (`seq` of `seq=12345`)
+//! costs as much as it narrows nothing. So the trigrams are counted in a
+//! sample of the messages and the rarest few are used.
 
 use app::LogFilter;
 use regex_syntax::hir::{Hir, HirKind};
 
-/// The index holds every run of three characters; shorter pieces cannot
-/// use it.
-const MIN_PIECE: usize = 3;
+/// The index holds every run of three characters.
+const TRIGRAM: usize = 3;
+/// At most this many trigrams go to the index: each one more narrows
+/// less and costs a list to read.
+const MAX_TRIGRAMS: usize = 3;
+/// Beyond the rarest, a trigram is used only when it is in at most this
+/// share of the sample (one in twenty).
+const COMMON_SHARE: usize = 20;
 
-/// The `LIKE` pattern for `filter`'s text, or `None` when the index
-/// cannot narrow it (no text, too short, or a regex without a literal
-/// part of three characters).
-pub fn like_pattern(filter: &LogFilter) -> Option<String> {
+/// The distinct trigrams every match of `filter`'s text contains, in the
+/// order they appear; empty when the index cannot narrow it (no text,
+/// shorter than three characters, or a regex without such a literal
+/// part).
+pub fn trigrams(filter: &LogFilter) -> Vec<String> {
     if filter.text.is_empty() {
-        return None;
+        return Vec::new();
     }
     let pieces = if filter.regex {
-        regex_pieces(&filter.text)?
+        regex_pieces(&filter.text).unwrap_or_default()
     } else {
         vec![filter.text.clone()]
     };
-    // `LIKE` folds ASCII letters only: a search ignoring case cannot ask
-    // it for other letters in one case.
-    let usable: Vec<String> = pieces
-        .into_iter()
-        .filter(|p| filter.case_sensitive || p.is_ascii())
-        .filter(|p| has_indexable_run(p))
-        .collect();
-    if usable.is_empty() {
-        return None;
+    let mut found: Vec<String> = Vec::new();
+    for piece in pieces {
+        let chars: Vec<char> = piece.chars().collect();
+        for window in chars.windows(TRIGRAM) {
+            // The index folds case as Unicode does; a search that ignores
+            // case compares lower-cased text, which for letters beyond
+            // ASCII is not always the same thing.
+            if !filter.case_sensitive && !window.iter().all(char::is_ascii) {
+                continue;
+            }
+            let trigram: String = window.iter().collect::<String>().to_lowercase();
+            if !found.contains(&trigram) {
+                found.push(trigram);
+            }
+        }
     }
-    let mut pattern = String::from("%");
-    for piece in usable {
-        pattern.push_str(&piece);
-        pattern.push('%');
-    }
-    Some(pattern)
+    found
 }
 
-/// Whether `piece` holds three characters in a row that are not `LIKE`
-/// wildcards (the index uses nothing else).
-fn has_indexable_run(piece: &str) -> bool {
-    piece
-        .split(['%', '_'])
-        .any(|run| run.chars().count() >= MIN_PIECE)
+/// The trigrams to look up: the rarest in `sample` (messages stored),
+/// and up to [`MAX_TRIGRAMS`] in all of those that are rare enough to
+/// narrow. Ties keep the pattern's order.
+pub fn rarest<'t>(trigrams: &'t [String], sample: &[String]) -> Vec<&'t str> {
+    let lowered: Vec<String> = sample.iter().map(|text| text.to_lowercase()).collect();
+    let mut counted: Vec<(usize, usize, &str)> = trigrams
+        .iter()
+        .enumerate()
+        .map(|(place, trigram)| {
+            let count = lowered
+                .iter()
+                .filter(|text| text.contains(trigram.as_str()))
+                .count();
+            (count, place, trigram.as_str())
+        })
+        .collect();
+    counted.sort_unstable();
+    let rare_enough = sample.len() / COMMON_SHARE;
+    counted
+        .iter()
+        .enumerate()
+        .take_while(|(i, (count, _, _))| *i == 0 || *count <= rare_enough)
+        .take(MAX_TRIGRAMS)
+        .map(|(_, (_, _, trigram))| *trigram)
+        .collect()
+}
+
+/// The index query for `trigrams`: each one a quoted string, all of them
+/// required.
+pub fn match_expression(trigrams: &[&str]) -> String {
+    trigrams
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// The literal runs every match of `pattern` contains, in order.
@@ -110,49 +151,70 @@ mod tests {
         }
     }
 
+    fn of(text: &str, regex: bool, case_sensitive: bool) -> Vec<String> {
+        trigrams(&filter(text, regex, case_sensitive))
+    }
+
     #[test]
-    fn a_substring_is_looked_up_whole() {
+    fn a_substring_gives_each_of_its_trigrams_once_lower_cased() {
         assert_eq!(
-            like_pattern(&filter("timeout", false, false)).as_deref(),
-            Some("%timeout%")
+            of("Time out", false, false),
+            ["tim", "ime", "me ", "e o", " ou", "out"]
         );
-        assert_eq!(like_pattern(&filter("ab", false, false)), None);
-        assert_eq!(like_pattern(&filter("", false, false)), None);
-        // `_` and `%` only widen what the index lets through.
-        assert_eq!(
-            like_pattern(&filter("100%_done", false, false)).as_deref(),
-            Some("%100%_done%")
-        );
-        assert_eq!(like_pattern(&filter("a_b%c", false, false)), None);
+        assert_eq!(of("aaaa", false, true), ["aaa"]);
+        assert!(of("ab", false, false).is_empty());
+        assert!(of("", false, false).is_empty());
+        // No wildcards here: `%` and `_` are characters like others.
+        assert_eq!(of("1%_", false, false), ["1%_"]);
     }
 
     #[test]
     fn letters_beyond_ascii_are_used_only_when_case_matters() {
-        assert_eq!(like_pattern(&filter("größe", false, false)), None);
-        assert_eq!(
-            like_pattern(&filter("größe", false, true)).as_deref(),
-            Some("%größe%")
-        );
+        assert_eq!(of("größe", false, false), Vec::<String>::new());
+        assert_eq!(of("xgrö", false, false), ["xgr"]);
+        assert_eq!(of("größe", false, true), ["grö", "röß", "öße"]);
     }
 
     #[test]
-    fn a_regex_gives_its_literal_parts_in_order() {
+    fn a_regex_gives_the_trigrams_of_its_literal_parts() {
         assert_eq!(
-            like_pattern(&filter(r"error.*timeout after \d+ms", true, false)).as_deref(),
-            Some("%error%timeout after %")
+            of(r"error.*after \d+ms", true, false),
+            ["err", "rro", "ror", "aft", "fte", "ter", "er "]
         );
         assert_eq!(
-            like_pattern(&filter(r"^GET /api/(items|users)", true, false)).as_deref(),
-            Some("%GET /api/%")
+            of(r"^GET /a(b|c)", true, false),
+            ["get", "et ", "t /", " /a"]
         );
-        assert_eq!(
-            like_pattern(&filter(r"(?:abc)+def", true, false)).as_deref(),
-            Some("%abc%def%")
-        );
-        assert_eq!(like_pattern(&filter(r"\d+\s\w+", true, false)), None);
-        assert_eq!(like_pattern(&filter(r"foo|barbaz", true, false)), None);
+        assert_eq!(of(r"(?:abc)+def", true, false), ["abc", "def"]);
+        assert!(of(r"\d+\s\w+", true, false).is_empty());
+        assert!(of(r"foo|barbaz", true, false).is_empty());
         // Case-insensitive inside the pattern: no literal to rely on.
-        assert_eq!(like_pattern(&filter(r"(?i)panic", true, true)), None);
-        assert_eq!(like_pattern(&filter(r"[", true, false)), None);
+        assert!(of(r"(?i)panic", true, true).is_empty());
+        assert!(of(r"[", true, false).is_empty());
+    }
+
+    #[test]
+    fn the_rarest_trigrams_are_chosen_and_common_ones_left_out() {
+        let sample: Vec<String> = (0..200)
+            .map(|i| format!("INFO seq={i} payload"))
+            .chain(["INFO seq=12345 payload".to_owned()])
+            .collect();
+        let all = of("seq=12345", false, false);
+        // In the sample: `234` and `345` once, `123` twice, `=12` twelve
+        // times (over the one in twenty), `seq` in every line.
+        assert_eq!(rarest(&all, &sample), ["234", "345", "123"]);
+        // All common: the rarest one alone.
+        assert_eq!(rarest(&of("payload", false, false), &sample), ["pay"]);
+        // No sample yet: the first three.
+        assert_eq!(rarest(&all, &[]), ["seq", "eq=", "q=1"]);
+        // The sample is compared without case.
+        let shouting = vec!["SEQ=1".to_owned(); 40];
+        assert_eq!(rarest(&of("seq=1", false, false), &shouting), ["seq"]);
+    }
+
+    #[test]
+    fn the_index_query_quotes_each_trigram() {
+        assert_eq!(match_expression(&["abc", "a\"b"]), "\"abc\" AND \"a\"\"b\"");
+        assert_eq!(match_expression(&["x y"]), "\"x y\"");
     }
 }

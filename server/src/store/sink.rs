@@ -40,7 +40,7 @@ const INDEX_STEP: i64 = 4096;
 /// The oldest and the newest `seq`. Two subqueries: SQLite looks up
 /// `min()` or `max()` alone in the key, but both in one `SELECT` scan the
 /// whole table (a third of a second per million entries, every second).
-const FIRST_AND_LAST: &str =
+pub(super) const FIRST_AND_LAST: &str =
     "SELECT (SELECT min(seq) FROM entries), (SELECT max(seq) FROM entries)";
 
 const INSERT: &str = "INSERT OR IGNORE INTO entries
@@ -459,6 +459,9 @@ impl StoreSink {
         self.stats
             .indexed_upto
             .store(u64::try_from(last).unwrap_or(0), Ordering::Relaxed);
+        // The index is a third of the store: its growth is the size's too,
+        // also once nothing more is written.
+        self.stats.size.store(self.used_bytes()?, Ordering::Relaxed);
         Ok(count == INDEX_STEP)
     }
 

@@ -283,6 +283,44 @@ fn time_ranges_and_seq_bounds_page_through() {
 }
 
 #[test]
+fn a_time_range_finds_the_same_entries_as_reading_them_all() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, mut sink) = Store::open(options(dir.path())).expect("open");
+    // Gaps in the numbering (entries not stored) and several entries in
+    // the same millisecond.
+    let all: Vec<(u64, i64)> = (0..60u64)
+        .map(|i| (1 + i * 7 + i % 3, T0 + (i as i64 / 3) * 250))
+        .collect();
+    store_all(
+        &mut sink,
+        all.iter()
+            .map(|&(seq, ts)| entry(seq, ts, "web", Level::Info, "line")),
+    );
+    let first = all[0].1;
+    let last = all[all.len() - 1].1;
+    for since in (first - 300..=last + 300).step_by(125) {
+        for until in (since - 250..=last + 300).step_by(250) {
+            let mut range = query(LogFilter::default());
+            range.since = DateTime::from_timestamp_millis(since);
+            range.until = DateTime::from_timestamp_millis(until);
+            range.limit = 1000;
+            let expected: Vec<u64> = all
+                .iter()
+                .filter(|&&(_, ts)| ts >= since && ts <= until)
+                .map(|&(seq, _)| seq)
+                .collect();
+            assert_eq!(
+                seqs(&store, &range, Order::OldestFirst),
+                expected,
+                "since {} until {}",
+                since - T0,
+                until - T0
+            );
+        }
+    }
+}
+
+#[test]
 fn the_histogram_counts_levels_per_bucket() {
     let dir = tempfile::tempdir().expect("dir");
     let (store, mut sink) = Store::open(options(dir.path())).expect("open");
