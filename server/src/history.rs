@@ -109,22 +109,36 @@ impl History {
             limit: query.limit,
         };
         let mut looked_at = 0;
+        // With a store, memory gives only what it has not committed yet
+        // (the store answers the rest, a search through its index rather
+        // than by reading 100 000 entries in memory).
+        let committed = self.store.as_ref().map(|store| {
+            store
+                .stats()
+                .stored_upto
+                .load(std::sync::atomic::Ordering::Relaxed)
+        });
         // Memory first, a chunk at a time, filtered outside the hub's lock;
         // `below` ends as the oldest `seq` memory had to offer.
         let mut below = query.before_seq;
-        loop {
+        'memory: loop {
             let chunk = self.hub.recent_chunk(below, RING_CHUNK);
             let Some(oldest) = chunk.last() else {
                 break;
             };
-            below = Some(oldest.entry.seq);
+            let oldest = oldest.entry.seq;
             let full = chunk.len() == RING_CHUNK;
             for frame in chunk {
+                if committed.is_some_and(|committed| frame.entry.seq <= committed) {
+                    below = Some(frame.entry.seq + 1);
+                    break 'memory;
+                }
                 query.tick(&mut looked_at)?;
                 if query.matches(&frame.entry) && page.add(frame) {
                     return Ok(page.frames);
                 }
             }
+            below = Some(oldest);
             if !full {
                 break;
             }
@@ -527,6 +541,56 @@ mod tests {
         );
         export.allow(Duration::from_secs(600));
         assert!(export.next().is_none(), "nothing matches, in time");
+    }
+
+    #[test]
+    fn with_a_store_memory_gives_only_what_it_has_not_committed() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut history = setup(dir.path(), 50, 100);
+        history.files = None;
+        let (store, mut sink) = Store::open(crate::store::StoreOptions {
+            path: dir.path().join("store.db"),
+            max_age: Duration::from_secs(3600),
+            max_size: u64::MAX,
+        })
+        .expect("open store");
+        // The store has committed entries 1 to 80, which it tells apart.
+        for frame in history.hub.kept_after(0) {
+            if frame.entry.seq <= 80 {
+                let mut entry = frame.entry.clone();
+                entry.message = format!("stored {}", entry.seq);
+                sink.append(&Frame::new(entry)).expect("append");
+            }
+        }
+        for seq in 1..=50 {
+            let mut entry = history.hub.kept_after(50)[0].entry.clone();
+            entry.seq = seq;
+            entry.message = format!("stored {seq}");
+            sink.append(&Frame::new(entry)).expect("append");
+        }
+        sink.flush().expect("commit");
+        history.store = Some(store);
+        let page = history
+            .page(&HistoryQuery {
+                filter: filter(LogFilter {
+                    text: "0".into(),
+                    ..LogFilter::default()
+                }),
+                limit: 5,
+                ..HistoryQuery::default()
+            })
+            .expect("page");
+        let messages: Vec<&str> = page.iter().map(|f| f.entry.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "message 100",
+                "message 90",
+                "stored 80",
+                "stored 70",
+                "stored 60"
+            ]
+        );
     }
 
     #[test]
