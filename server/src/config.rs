@@ -25,6 +25,7 @@ pub mod env_override;
 mod locate;
 mod raw;
 mod size;
+mod summary;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,6 +45,7 @@ pub use env_override::EnvOverride;
 use locate::Locator;
 use raw::RawConfig;
 pub use size::parse_size;
+pub use summary::summary;
 
 /// The demo configuration shipped with Logdeck, used when no
 /// `logdeck.toml` is given or found.
@@ -396,6 +398,42 @@ pub enum ConfigError {
         key: Option<String>,
         message: String,
     },
+    /// More than one of the above, one a line.
+    #[error("{}", join_lines(.0))]
+    Many(Vec<ConfigError>),
+}
+
+fn join_lines(errors: &[ConfigError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// One error as itself, several as [`ConfigError::Many`] in the order
+    /// of their lines.
+    pub fn from_many(mut errors: Vec<ConfigError>) -> ConfigError {
+        if errors.len() == 1 {
+            if let Some(error) = errors.pop() {
+                return error;
+            }
+        }
+        errors.sort_by_key(|error| match error {
+            ConfigError::Invalid { line, .. } => *line,
+            _ => 0,
+        });
+        ConfigError::Many(errors)
+    }
+
+    /// Each error on its own.
+    pub fn each(&self) -> Vec<&ConfigError> {
+        match self {
+            ConfigError::Many(errors) => errors.iter().flat_map(ConfigError::each).collect(),
+            other => vec![other],
+        }
+    }
 }
 
 fn key_prefix(key: &Option<String>) -> String {
@@ -461,19 +499,122 @@ impl Config {
                 }
             })?;
         }
-        let deserializer = toml::de::Deserializer::from(Spanned::new(root_span, table));
-        let raw: RawConfig = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            // `Spanned` values add an internal segment to the path.
-            let key = e
-                .path()
-                .to_string()
-                .replace(".$__serde_spanned_private_value", "");
-            let key = (key != ".").then_some(key);
-            let inner = e.into_inner();
-            locate.error(inner.span(), key, inner.message().to_owned())
-        })?;
-        validate::validate(raw, &locate, source_name, base_dir)
+        // A key that does not fit the schema is reported and taken out,
+        // and the rest read again, so that one look finds every such key.
+        let mut errors = Vec::new();
+        let mut removed: Vec<Vec<PathPart>> = Vec::new();
+        let raw = loop {
+            let deserializer =
+                toml::de::Deserializer::from(Spanned::new(root_span.clone(), table.clone()));
+            match serde_path_to_error::deserialize::<_, RawConfig>(deserializer) {
+                Ok(raw) => break Some(raw),
+                Err(e) => {
+                    let path = path_parts(e.path());
+                    // A field missing where one was taken out is the same
+                    // error again.
+                    if removed.iter().any(|gone| gone.starts_with(&path)) {
+                        break None;
+                    }
+                    let key = e
+                        .path()
+                        .to_string()
+                        .replace(".$__serde_spanned_private_value", "");
+                    let key = (key != ".").then_some(key);
+                    let inner = e.into_inner();
+                    errors.push(locate.error(inner.span(), key, inner.message().to_owned()));
+                    if errors.len() >= MAX_SCHEMA_ERRORS || !remove_key(&mut table, &path) {
+                        break None;
+                    }
+                    removed.push(path);
+                }
+            }
+        };
+        let Some(raw) = raw else {
+            return Err(ConfigError::from_many(errors));
+        };
+        match validate::validate(raw, &locate, source_name, base_dir) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigError::from_many(errors)),
+            Err(error) => {
+                errors.extend(match error {
+                    ConfigError::Many(more) => more,
+                    one => vec![one],
+                });
+                Err(ConfigError::from_many(errors))
+            }
+        }
     }
+}
+
+/// Keys that do not fit the schema reported at most in one look.
+const MAX_SCHEMA_ERRORS: usize = 50;
+
+/// A step of a key's path: a table's key or an array's index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum PathPart {
+    Key(String),
+    Index(usize),
+}
+
+fn path_parts(path: &serde_path_to_error::Path) -> Vec<PathPart> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } if key == "$__serde_spanned_private_value" => None,
+            Segment::Map { key } => Some(PathPart::Key(key.clone())),
+            Segment::Seq { index } => Some(PathPart::Index(*index)),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })
+        .collect()
+}
+
+/// Takes the innermost key of `path` out of `table` (a bad array item goes
+/// with its array); false when there is none to take.
+fn remove_key(table: &mut DeTable<'_>, path: &[PathPart]) -> bool {
+    let Some(last_key) = path
+        .iter()
+        .rposition(|part| matches!(part, PathPart::Key(_)))
+    else {
+        return false;
+    };
+    let PathPart::Key(name) = &path[last_key] else {
+        return false;
+    };
+    let mut current = table;
+    let mut at = 0;
+    while at < last_key {
+        let PathPart::Key(key) = &path[at] else {
+            return false;
+        };
+        let Some(value) = current
+            .iter_mut()
+            .find(|(k, _)| k.get_ref().as_ref() == key.as_str())
+            .map(|(_, value)| value.get_mut())
+        else {
+            return false;
+        };
+        at += 1;
+        current = match value {
+            toml::de::DeValue::Table(inner) => inner,
+            toml::de::DeValue::Array(items) => {
+                let Some(PathPart::Index(index)) = path.get(at) else {
+                    return false;
+                };
+                at += 1;
+                match items.get_mut(*index).map(|item| item.get_mut()) {
+                    Some(toml::de::DeValue::Table(inner)) => inner,
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        };
+    }
+    let before = current.len();
+    *current = std::mem::take(current)
+        .into_iter()
+        .filter(|(k, _)| k.get_ref().as_ref() != name.as_str())
+        .collect();
+    current.len() < before
 }
 
 #[cfg(test)]

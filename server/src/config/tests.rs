@@ -1003,3 +1003,55 @@ fn alert_mistakes_name_file_line_and_key() {
     assert!(message.starts_with("test.toml:1:"), "{message}");
     assert!(message.contains("public_url: must be an http"), "{message}");
 }
+
+#[test]
+fn one_look_finds_every_error_in_the_order_of_the_file() {
+    let text = r#"name = "two words"
+memory_entries = 0
+
+[[process]]
+name = "a"
+command = "x"
+restart = "sometimes"
+colour = "blue"
+
+[[process]]
+name = "a"
+command = "y"
+stop_timeout = "soon"
+"#;
+    let error = Config::parse(text, "test.toml", Path::new("/srv")).expect_err("rejected");
+    let lines: Vec<String> = error.each().iter().map(ToString::to_string).collect();
+    let expected = [
+        ("test.toml:1:", "name: "),
+        ("test.toml:2:", "memory_entries: "),
+        (
+            "test.toml:7:",
+            "process[0].restart: unknown variant `sometimes`",
+        ),
+        ("test.toml:8:", "process[0].colour: unknown field `colour`"),
+        (
+            "test.toml:11:",
+            "process[1].name: duplicate process name `a`",
+        ),
+        ("test.toml:13:", "process[1].stop_timeout: "),
+    ];
+    assert_eq!(lines.len(), expected.len(), "{lines:#?}");
+    for (line, (place, what)) in lines.iter().zip(expected) {
+        assert!(
+            line.starts_with(place) && line.contains(what),
+            "{line} ≠ {place}…{what}"
+        );
+    }
+    // The whole error says each on its own line.
+    assert_eq!(error.to_string().lines().count(), expected.len());
+}
+
+#[test]
+fn a_field_taken_out_for_its_error_is_not_reported_again_as_missing() {
+    let text = "[[process]]\nname = \"a\"\ncommand = 5\n";
+    let error = Config::parse(text, "test.toml", Path::new("/srv")).expect_err("rejected");
+    let lines: Vec<String> = error.each().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].starts_with("test.toml:3:"), "{}", lines[0]);
+}

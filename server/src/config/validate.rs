@@ -49,17 +49,42 @@ const DEFAULT_MAX_CLIENTS_PER_ADDRESS: usize = 64;
 const DEFAULT_MAX_BODY: u64 = 64 * 1024;
 const DEFAULT_MULTILINE_TIMEOUT: Duration = Duration::from_millis(50);
 
+/// The errors found so far: validation goes on past one (with the
+/// setting's default in its place) so that a check reports them all.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn keep<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(error);
+                None
+            }
+        }
+    }
+
+    fn push(&mut self, error: ConfigError) {
+        self.0.push(error);
+    }
+}
+
 pub(super) fn validate(
     raw: RawConfig,
     locate: &Locator<'_>,
     source_name: &str,
     base_dir: &Path,
 ) -> Result<Config, ConfigError> {
+    let mut problems = Problems::default();
     let server_name = match raw.name {
         Some(name) => {
-            check_name(name.get_ref())
-                .map_err(|m| locate.error(Some(name.span()), Some("name".into()), m))?;
-            name.into_inner()
+            let checked = check_name(name.get_ref())
+                .map_err(|m| locate.error(Some(name.span()), Some("name".into()), m));
+            match problems.keep(checked) {
+                Some(()) => name.into_inner(),
+                None => DEFAULT_SERVER_NAME.to_owned(),
+            }
         }
         None => DEFAULT_SERVER_NAME.to_owned(),
     };
@@ -67,49 +92,50 @@ pub(super) fn validate(
     let mut index_of: HashMap<&str, usize> = HashMap::new();
     for (index, process) in raw.processes.iter().enumerate() {
         let name = process.name.get_ref();
-        check_name(name).map_err(|m| {
-            locate.error(
-                Some(process.name.span()),
-                Some(format!("process[{index}].name")),
-                m,
-            )
-        })?;
+        let key = || Some(format!("process[{index}].name"));
+        if let Err(m) = check_name(name) {
+            problems.push(locate.error(Some(process.name.span()), key(), m));
+        }
         if let Some(first) = index_of.insert(name, index) {
-            return Err(locate.error(
+            problems.push(locate.error(
                 Some(process.name.span()),
-                Some(format!("process[{index}].name")),
+                key(),
                 format!("duplicate process name `{name}` (also process[{first}])"),
             ));
         }
         // Logdeck's own entries carry the server's name: a process named
         // so could pass its lines off as Logdeck's.
         if *name == server_name {
-            return Err(locate.error(
+            problems.push(locate.error(
                 Some(process.name.span()),
-                Some(format!("process[{index}].name")),
+                key(),
                 format!(
                     "`{name}` is the server's own name (the top-level `name`, whose entries are Logdeck's); choose another"
                 ),
             ));
         }
     }
-    check_dependencies(&raw.processes, &index_of, locate)?;
+    problems.keep(check_dependencies(&raw.processes, &index_of, locate));
 
-    let processes = raw
+    let processes: Vec<ProcessConfig> = raw
         .processes
         .into_iter()
         .enumerate()
-        .map(|(index, process)| validate_process(index, process, locate, base_dir))
-        .collect::<Result<Vec<_>, _>>()?;
-    let log_size = setting(
-        locate,
-        "log_size",
-        raw.log_size,
-        |size| size.0,
-        4096..,
-        "must be at least 4096 bytes",
-        DEFAULT_LOG_SIZE,
-    )?;
+        .filter_map(|(index, process)| {
+            problems.keep(validate_process(index, process, locate, base_dir))
+        })
+        .collect();
+    let log_size = problems
+        .keep(setting(
+            locate,
+            "log_size",
+            raw.log_size,
+            |size| size.0,
+            4096..,
+            "must be at least 4096 bytes",
+            DEFAULT_LOG_SIZE,
+        ))
+        .unwrap_or(DEFAULT_LOG_SIZE);
     let store = match raw.store {
         Some(false) => None,
         _ => {
@@ -119,77 +145,102 @@ pub(super) fn validate(
             };
             Some(StoreConfig {
                 path: dir.join(crate::store::FILE_NAME),
-                max_age: setting(
-                    locate,
-                    "retention.max_age",
-                    raw.retention.max_age,
-                    |d| d.0,
-                    Duration::from_secs(60)..,
-                    "must be at least 1m",
-                    DEFAULT_RETENTION_MAX_AGE,
-                )?,
-                max_size: setting(
-                    locate,
-                    "retention.max_size",
-                    raw.retention.max_size,
-                    |size| size.0,
-                    1024 * 1024..,
-                    "must be at least 1 MiB",
-                    DEFAULT_RETENTION_MAX_SIZE,
-                )?,
+                max_age: problems
+                    .keep(setting(
+                        locate,
+                        "retention.max_age",
+                        raw.retention.max_age,
+                        |d| d.0,
+                        Duration::from_secs(60)..,
+                        "must be at least 1m",
+                        DEFAULT_RETENTION_MAX_AGE,
+                    ))
+                    .unwrap_or(DEFAULT_RETENTION_MAX_AGE),
+                max_size: problems
+                    .keep(setting(
+                        locate,
+                        "retention.max_size",
+                        raw.retention.max_size,
+                        |size| size.0,
+                        1024 * 1024..,
+                        "must be at least 1 MiB",
+                        DEFAULT_RETENTION_MAX_SIZE,
+                    ))
+                    .unwrap_or(DEFAULT_RETENTION_MAX_SIZE),
             })
         }
     };
     if raw.log_files == Some(true) && raw.log_dir.is_none() {
-        return Err(locate.error(
+        problems.push(locate.error(
             None,
             Some("log_files".into()),
             "log files need a directory: set log_dir".into(),
         ));
     }
-    let max_line_bytes = setting(
-        locate,
-        "max_line_bytes",
-        raw.max_line_bytes,
-        |size| size.0,
-        MIN_MAX_LINE_BYTES..=16 * 1024 * 1024,
-        "must be between 256 bytes and 16 MiB",
-        DEFAULT_MAX_LINE_BYTES as u64,
-    )? as usize;
-    let memory_entries = setting(
-        locate,
-        "memory_entries",
-        raw.memory_entries,
-        |n| n,
-        1..,
-        "must be at least 1",
-        DEFAULT_MEMORY_ENTRIES,
-    )?;
-    let memory_bytes = setting(
-        locate,
-        "memory_bytes",
-        raw.memory_bytes,
-        |size| size.0,
-        1024 * 1024..,
-        "must be at least 1 MiB",
-        DEFAULT_MEMORY_BYTES,
-    )?;
-    let client_queue = setting(
-        locate,
-        "client_queue",
-        raw.client_queue,
-        |n| n,
-        16..=1 << 20,
-        "must be between 16 and 1048576",
-        DEFAULT_CLIENT_QUEUE,
-    )?;
-    let mut auth = validate_auth(raw.auth, locate)?;
-    auth.metrics_token = super::alerts::validate_metrics_token(raw.metrics, locate)?;
-    let public_url = super::alerts::validate_public_url(raw.public_url, locate)?;
+    let max_line_bytes = problems
+        .keep(setting(
+            locate,
+            "max_line_bytes",
+            raw.max_line_bytes,
+            |size| size.0,
+            MIN_MAX_LINE_BYTES..=16 * 1024 * 1024,
+            "must be between 256 bytes and 16 MiB",
+            DEFAULT_MAX_LINE_BYTES as u64,
+        ))
+        .unwrap_or(DEFAULT_MAX_LINE_BYTES as u64) as usize;
+    let memory_entries = problems
+        .keep(setting(
+            locate,
+            "memory_entries",
+            raw.memory_entries,
+            |n| n,
+            1..,
+            "must be at least 1",
+            DEFAULT_MEMORY_ENTRIES,
+        ))
+        .unwrap_or(DEFAULT_MEMORY_ENTRIES);
+    let memory_bytes = problems
+        .keep(setting(
+            locate,
+            "memory_bytes",
+            raw.memory_bytes,
+            |size| size.0,
+            1024 * 1024..,
+            "must be at least 1 MiB",
+            DEFAULT_MEMORY_BYTES,
+        ))
+        .unwrap_or(DEFAULT_MEMORY_BYTES);
+    let client_queue = problems
+        .keep(setting(
+            locate,
+            "client_queue",
+            raw.client_queue,
+            |n| n,
+            16..=1 << 20,
+            "must be between 16 and 1048576",
+            DEFAULT_CLIENT_QUEUE,
+        ))
+        .unwrap_or(DEFAULT_CLIENT_QUEUE);
+    let mut auth = problems
+        .keep(validate_auth(raw.auth, locate))
+        .unwrap_or_default();
+    auth.metrics_token = problems
+        .keep(super::alerts::validate_metrics_token(raw.metrics, locate))
+        .flatten();
+    let public_url = problems
+        .keep(super::alerts::validate_public_url(raw.public_url, locate))
+        .flatten();
     let mut watchable: std::collections::BTreeSet<String> =
         processes.iter().map(|p| p.name.clone()).collect();
     watchable.insert(server_name.clone());
-    let alerts = super::alerts::validate_alerts(raw.notifiers, raw.alerts, &watchable, locate)?;
+    let alerts = problems
+        .keep(super::alerts::validate_alerts(
+            raw.notifiers,
+            raw.alerts,
+            &watchable,
+            locate,
+        ))
+        .unwrap_or_default();
     let redact = RedactConfig {
         builtin: raw.redact.builtin.unwrap_or(true),
         patterns: raw
@@ -197,75 +248,84 @@ pub(super) fn validate(
             .patterns
             .into_iter()
             .enumerate()
-            .map(|(i, pattern)| {
-                Regex::new(pattern.get_ref()).map_err(|e| {
+            .filter_map(|(i, pattern)| {
+                problems.keep(Regex::new(pattern.get_ref()).map_err(|e| {
                     locate.error(
                         Some(pattern.span()),
                         Some(format!("redact.patterns[{i}]")),
                         format!("invalid regex: {e}"),
                     )
-                })
+                }))
             })
-            .collect::<Result<_, _>>()?,
+            .collect(),
     };
     let limits = Limits {
-        max_clients: setting(
-            locate,
-            "limits.max_clients",
-            raw.limits.max_clients,
-            |n| n,
-            1..,
-            "must be at least 1",
-            DEFAULT_MAX_CLIENTS,
-        )?,
-        max_clients_per_address: setting(
-            locate,
-            "limits.max_clients_per_address",
-            raw.limits.max_clients_per_address,
-            |n| n,
-            1..,
-            "must be at least 1",
-            DEFAULT_MAX_CLIENTS_PER_ADDRESS,
-        )?,
-        max_body: setting(
-            locate,
-            "limits.max_body",
-            raw.limits.max_body,
-            |size| size.0,
-            1024..,
-            "must be at least 1024 bytes",
-            DEFAULT_MAX_BODY,
-        )
-        .map(|size| usize::try_from(size).unwrap_or(usize::MAX))?,
+        max_clients: problems
+            .keep(setting(
+                locate,
+                "limits.max_clients",
+                raw.limits.max_clients,
+                |n| n,
+                1..,
+                "must be at least 1",
+                DEFAULT_MAX_CLIENTS,
+            ))
+            .unwrap_or(DEFAULT_MAX_CLIENTS),
+        max_clients_per_address: problems
+            .keep(setting(
+                locate,
+                "limits.max_clients_per_address",
+                raw.limits.max_clients_per_address,
+                |n| n,
+                1..,
+                "must be at least 1",
+                DEFAULT_MAX_CLIENTS_PER_ADDRESS,
+            ))
+            .unwrap_or(DEFAULT_MAX_CLIENTS_PER_ADDRESS),
+        max_body: problems
+            .keep(setting(
+                locate,
+                "limits.max_body",
+                raw.limits.max_body,
+                |size| size.0,
+                1024..,
+                "must be at least 1024 bytes",
+                DEFAULT_MAX_BODY,
+            ))
+            .map_or(usize::MAX, |size| {
+                usize::try_from(size).unwrap_or(usize::MAX)
+            }),
     };
-    let cluster = match raw.cluster {
-        Some(cluster) => Some(validate_cluster(cluster, locate, base_dir)?),
-        None => None,
-    };
+    let cluster = raw
+        .cluster
+        .and_then(|cluster| problems.keep(validate_cluster(cluster, locate, base_dir)));
     // The node's name matters only in a cluster (entries carry it there).
     let node = match (&cluster, raw.node) {
         (None, _) => None,
         (Some(_), Some(node)) => {
-            check_name(node.get_ref())
-                .map_err(|m| locate.error(Some(node.span()), Some("node".into()), m))?;
-            Some(node.into_inner())
+            let checked = check_name(node.get_ref())
+                .map_err(|m| locate.error(Some(node.span()), Some("node".into()), m));
+            problems.keep(checked).map(|()| node.into_inner())
         }
-        (Some(_), None) => Some(host_name().map_err(|why| {
+        (Some(_), None) => problems.keep(host_name().map_err(|why| {
             locate.error(
                 None,
                 Some("node".into()),
                 format!("{why}; set `node` to name this node in the cluster"),
             )
-        })?),
+        })),
     };
     if let Some(node) = &node {
         if *node == server_name {
-            return Err(locate.error(
+            problems.push(locate.error(
                 None,
                 Some("node".into()),
                 format!("the node `{node}` has the server's own name; give one of them another"),
             ));
         }
+    }
+    if !problems.0.is_empty() {
+        return Err(ConfigError::from_many(problems.0));
     }
     Ok(Config {
         node,
