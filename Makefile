@@ -15,13 +15,14 @@ WASM_TARGET := wasm32-unknown-unknown
 # can check at its end that none is left: scripts/leftovers.py.
 export TESTRUN_LOGDECK ?= $(shell od -An -N8 -tx8 /dev/urandom | tr -d ' ')
 
-.PHONY: help bootstrap build run test test-steps test-under-load fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke bench-browser
+.PHONY: help bootstrap build run dist dist-test test test-steps test-under-load fmt-check lint unit e2e fmt clean fuzz bench bench-smoke soak soak-smoke bench-browser
 
 help:
 	@echo "make run    build the release site and serve it with $(CONFIG)"
 	@echo "make test   every check: format, lints, unit and integration tests, browser tests"
 	@echo "make test-under-load  make test twice while two busy loops hold both cores"
 	@echo "make build  build the release site and server without starting it"
+	@echo "make dist   the release archive: dist/logdeck-<version>-x86_64-linux.tar.gz"
 	@echo "make fmt    format the code"
 	@echo "make bench  measure Logdeck against its peers; writes bench/RESULTS.md (~24 min)"
 	@echo "make soak   10 minutes at 10 000 lines/s with 21 clients; writes bench/SOAK.md"
@@ -31,11 +32,34 @@ help:
 bootstrap:
 	scripts/bootstrap.sh
 
+# --precompress: cargo-leptos builds the site first, writes brotli and gzip
+# copies of its files, then builds the server, which embeds them all
+# (server/build.rs): target/release/logdeck needs no other file.
 build: bootstrap
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 run: build
-	./target/release/server --config $(CONFIG)
+	./target/release/logdeck --config $(CONFIG)
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_NAME := logdeck-$(VERSION)-x86_64-linux
+DIST := dist/$(DIST_NAME).tar.gz
+
+# The release archive: the binary (site inside), the demo config, the
+# README, SECURITY.md and a systemd unit.
+dist: build
+	rm -rf dist/$(DIST_NAME) && mkdir -p dist/$(DIST_NAME)
+	cp target/release/logdeck dist/$(DIST_NAME)/
+	strip dist/$(DIST_NAME)/logdeck
+	cp demo/logdeck.toml dist/$(DIST_NAME)/logdeck.toml
+	cp README.md SECURITY.md docs/logdeck.service dist/$(DIST_NAME)/
+	tar -C dist -czf $(DIST) $(DIST_NAME)
+	rm -rf dist/$(DIST_NAME)
+	@echo "$(DIST): $$(du -h $(DIST) | cut -f1)"
+
+# The archive unpacks to a binary that runs alone (server/tests/dist.rs).
+dist-test: dist
+	DIST_ARCHIVE=$(CURDIR)/$(DIST) cargo test --locked -p server --test dist -- --ignored
 
 # Every check, then (pass or fail) a look for processes the run left
 # behind, which fails the run too.
@@ -46,7 +70,7 @@ test:
 
 test-steps:
 	$(MAKE) --no-print-directory fmt-check lint unit
-	$(MAKE) --no-print-directory build e2e bench-smoke soak-smoke
+	$(MAKE) --no-print-directory build dist-test e2e bench-smoke soak-smoke
 
 test-under-load:
 	scripts/under-load.sh
@@ -109,4 +133,4 @@ bench-browser: build
 
 clean:
 	cargo clean
-	rm -rf .tools end2end/node_modules end2end/test-results end2end/playwright-report
+	rm -rf .tools dist end2end/node_modules end2end/test-results end2end/playwright-report

@@ -9,17 +9,21 @@ const repoRoot = path.resolve(__dirname, '..');
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
 /**
- * Starts target/release/server (built by `make build`) on 127.0.0.1:0 with
- * the shipped demo config plus the test processes of fixtures/extra.toml,
- * waits until it serves the page, and returns the teardown that stops it
- * with SIGTERM and checks that it exits cleanly.
+ * Copies target/release/logdeck (built by `make build`, the site inside it)
+ * alone into an empty directory and starts it there on 127.0.0.1:0 with
+ * the shipped demo config plus the test processes of fixtures/extra.toml:
+ * every test below sees the page as an installed binary serves it. Waits
+ * until it serves the page, and returns the teardown that stops it with
+ * SIGTERM and checks that it exits cleanly.
  */
 export default async function globalSetup(): Promise<(() => Promise<void>) | void> {
   if (process.env.LOGDECK_URL) {
     return;
   }
-  const binary = path.join(repoRoot, 'target', 'release', 'server');
   const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'logdeck-e2e-'));
+  const binary = path.join(configDir, 'logdeck');
+  fs.copyFileSync(path.join(repoRoot, 'target', 'release', 'logdeck'), binary);
+  fs.chmodSync(binary, 0o755);
   const config = path.join(configDir, 'logdeck.toml');
   fs.writeFileSync(
     config,
@@ -27,12 +31,15 @@ export default async function globalSetup(): Promise<(() => Promise<void>) | voi
       '\n' +
       fs.readFileSync(path.join(__dirname, 'fixtures', 'extra.toml'), 'utf8'),
   );
+  // No Leptos.toml and no LEPTOS_SITE_ROOT: the site comes from the binary.
+  const env = { ...process.env };
+  delete env.LEPTOS_SITE_ROOT;
   const server = spawn(
     binary,
     ['--addr', '127.0.0.1:0', '--config', config],
     {
-      cwd: repoRoot,
-      env: { ...process.env, LEPTOS_SITE_ROOT: path.join(repoRoot, 'target', 'site') },
+      cwd: configDir,
+      env,
       stdio: ['ignore', 'inherit', 'pipe'],
     },
   );

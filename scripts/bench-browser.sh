@@ -10,7 +10,7 @@
 # RESULTS_DIR also holds the suite's results (machine.json and runs.jsonl,
 # from `make bench`), re-renders bench/RESULTS.md with them.
 #
-# Needs target/release/server and target/site (`make build`) and
+# Needs target/release/logdeck and target/site (`make build`) and
 # .tools/bench/bin-suite-full/{bench,bench-gen} (`make bench`). The spec
 # (end2end/bench/browser.spec.ts) copies the server and the site first, so a
 # build running meanwhile cannot swap them. Before measuring it waits for
@@ -38,7 +38,7 @@ need() {
     missing=1
   fi
 }
-need target/release/server 'run `make build` first'
+need target/release/logdeck 'run `make build` first'
 need target/site/pkg 'run `make build` first'
 need "$BIN/bench" 'run `make bench` first (it builds the benchmark tools)'
 need "$BIN/bench-gen" 'run `make bench` first (it builds the benchmark tools)'

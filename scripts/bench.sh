@@ -11,7 +11,7 @@
 #                               writes bench/SOAK.md
 #   scripts/bench.sh --soak-smoke   the same checks in 20 seconds
 #
-# The server measured is target/release/server as `make build` (cargo
+# The server measured is target/release/logdeck as `make build` (cargo
 # leptos) leaves it; the Makefile targets build it first. Building it here
 # with plain cargo would compile the Leptos crates a second time.
 #
@@ -71,21 +71,21 @@ install_node() {
   cp "$pins" "$dir/.pins"
 }
 
-# Builds, then measures copies: target/release/server is also what
+# Builds, then measures copies: target/release/logdeck is also what
 # `cargo leptos build` writes, and a build running next to the benchmark
 # must not swap the binary under it.
 BIN="$TOOLS/bin-$COMMAND-$PROFILE"
 build() {
   # The cluster scenario runs a real nats-server.
   scripts/bootstrap.sh --nats
-  if [ ! -x target/release/server ]; then
-    say "target/release/server is missing: run \`make build\` first"
+  if [ ! -x target/release/logdeck ]; then
+    say "target/release/logdeck is missing: run \`make build\` first"
     exit 1
   fi
   say "building target/release/{bench,bench-gen,bench-limit}"
   cargo build --release --locked -p bench
   mkdir -p "$BIN"
-  for exe in server bench bench-gen bench-limit; do
+  for exe in logdeck bench bench-gen bench-limit; do
     cp -f "target/release/$exe" "$BIN/$exe.new" && mv -f "$BIN/$exe.new" "$BIN/$exe"
   done
 }

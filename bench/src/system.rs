@@ -2,7 +2,7 @@
 //!
 //! Every system runs the same generator (`bench-gen`) and is reached on a
 //! loopback port picked for it:
-//! - **Logdeck**: `target/release/server` with a generated config, one
+//! - **Logdeck**: `target/release/logdeck` with a generated config, one
 //!   `[[process]]` per generator;
 //! - **limit**: `bench-limit`, the bare tokio-tungstenite broadcast;
 //! - **DMB model**: `peers/dmb_model.py` under the venv's Python (FastAPI +

@@ -23,7 +23,7 @@
 //   BENCH_BROWSER_WASM_NAMES  the viewer's wasm with its name section, for
 //                             naming wasm functions in the diagnosis
 //   BENCH_SERVER, BENCH_SITE_ROOT, BENCH_GEN
-//                             target/release/server, target/site and
+//                             target/release/logdeck, target/site and
 //                             .tools/bench/bin-suite-full/bench-gen by default
 //   BENCH_BROWSER_URL, BENCH_BROWSER_GO_FILE, BENCH_BROWSER_GEN_REPORT
 //                             a server already running one bench-gen that
@@ -745,7 +745,7 @@ class Server {
   ) {}
 
   static async start(): Promise<Server> {
-    const binary = path.resolve(repoRoot, process.env.BENCH_SERVER || 'target/release/server');
+    const binary = path.resolve(repoRoot, process.env.BENCH_SERVER || 'target/release/logdeck');
     const site = path.resolve(repoRoot, process.env.BENCH_SITE_ROOT || 'target/site');
     const gen = path.resolve(repoRoot, process.env.BENCH_GEN || '.tools/bench/bin-suite-full/bench-gen');
     for (const [what, file] of [
@@ -756,8 +756,8 @@ class Server {
       if (!fs.existsSync(file)) throw new Error(`${file} is missing: build the ${what} first`);
     }
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'logdeck-bench-browser-'));
-    fs.copyFileSync(binary, path.join(dir, 'server'));
-    fs.chmodSync(path.join(dir, 'server'), 0o755);
+    fs.copyFileSync(binary, path.join(dir, 'logdeck'));
+    fs.chmodSync(path.join(dir, 'logdeck'), 0o755);
     fs.cpSync(site, path.join(dir, 'site'), { recursive: true });
 
     const generator = (name: string, seconds: number): [Generator, string[]] => {
@@ -785,7 +785,7 @@ class Server {
           .join(''),
     );
 
-    const child = spawn(path.join(dir, 'server'), ['--addr', '127.0.0.1:0', '--config', config], {
+    const child = spawn(path.join(dir, 'logdeck'), ['--addr', '127.0.0.1:0', '--config', config], {
       cwd: repoRoot,
       env: { ...process.env, LEPTOS_SITE_ROOT: path.join(dir, 'site') },
       stdio: ['ignore', 'ignore', 'pipe'],

@@ -45,7 +45,7 @@ async function node(name: string, nats: string, processes: string): Promise<stri
     config,
     `node = "${name}"\n[cluster]\nurl = "${nats}"\ntoken = "${TOKEN}"\noffline_after = "3s"\n${processes}`,
   );
-  const server = spawn(path.join(repoRoot, 'target', 'release', 'server'), ['--addr', '127.0.0.1:0', '--config', config], {
+  const server = spawn(path.join(repoRoot, 'target', 'release', 'logdeck'), ['--addr', '127.0.0.1:0', '--config', config], {
     cwd: repoRoot,
     // Not this run's LOGDECK_URL (of the shared server): Logdeck reads
     // LOGDECK_* as settings.

@@ -41,6 +41,7 @@ pub mod history;
 pub mod hub;
 pub mod persist;
 pub mod redact;
+pub mod site;
 pub mod store;
 pub mod supervisor;
 pub mod web;
@@ -49,7 +50,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -96,9 +96,10 @@ pub enum ServerError {
 pub async fn run(
     listener: TcpListener,
     config: Config,
-    site: LeptosOptions,
+    site: impl Into<site::Site>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let site = site.into();
     let local = listener.local_addr()?;
     if !local.ip().is_loopback()
         && config.auth.token.is_none()
@@ -234,7 +235,8 @@ pub async fn run(
     );
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
-        leptos_options: site,
+        leptos_options: site.options,
+        site_files: site.files,
         history: History {
             hub: view.clone(),
             // The files hold this node's entries numbered its own way; in

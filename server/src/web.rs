@@ -56,6 +56,8 @@ pub use error::ApiError;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
+    /// Where the static files come from.
+    pub site_files: crate::site::SiteFiles,
     /// What viewers read: this node's hub, or in a cluster the view of
     /// every node's entries.
     pub hub: Arc<LogHub>,
@@ -236,6 +238,23 @@ impl FromRef<AppState> for Arc<LogHub> {
     }
 }
 
+/// The site's static files, from this binary or from disk; what is no
+/// file is the app's "not found" page.
+async fn static_files(
+    uri: axum::http::Uri,
+    state: axum::extract::State<AppState>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    if state.site_files == crate::site::SiteFiles::Embedded {
+        if let Some(response) =
+            crate::site::embedded_response(request.method(), uri.path(), request.headers())
+        {
+            return response;
+        }
+    }
+    leptos_axum::file_and_error_handler::<AppState, _>(app::shell)(uri, state, request).await
+}
+
 /// All routes: the process API, DMB's compatible routes, `/ws/logs`,
 /// `/ws/status`, the Leptos pages and, as the fallback, the site's static
 /// files (the wasm bundle, styles).
@@ -253,9 +272,7 @@ pub fn router(state: AppState) -> Router {
         .merge(dmb::routes())
         .merge(auth::routes())
         .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
-            app::shell,
-        ))
+        .fallback(static_files)
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

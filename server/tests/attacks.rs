@@ -231,7 +231,7 @@ async fn downloads_that_are_never_read_cost_little_and_do_not_hold_up_shutdown()
         ),
     )
     .expect("config");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_logdeck"));
     command
         .env_remove("LOGDECK_CONFIG")
         .args(["--addr", "127.0.0.1:0", "--config"])
@@ -332,7 +332,7 @@ async fn children_never_see_the_token_and_it_never_reaches_the_log() {
         "#,
     )
     .expect("config");
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_server"));
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_logdeck"));
     command
         .env_remove("LOGDECK_CONFIG")
         .env("LOGDECK_TOKEN", TOKEN)

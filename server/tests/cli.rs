@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use support::{eventually, http, process_gone, ServerProcess};
 
 fn server() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_server"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logdeck"));
     command
         .env_remove("LOGDECK_CONFIG")
         .env_remove("LOGDECK_ADDR")
@@ -374,4 +374,85 @@ async fn kill_9_during_heavy_writes_leaves_a_store_the_next_start_reads() {
     );
     server.signal(Signal::SIGTERM);
     assert_eq!(server.wait().await.code(), Some(0));
+}
+
+/// Runs `logdeck check` on a config file of `text`: the directory it is
+/// in, its path and what the command did.
+fn check(text: &str) -> (tempfile::TempDir, std::path::PathBuf, std::process::Output) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("logdeck.toml");
+    std::fs::write(&path, text).expect("write");
+    let output = server()
+        .arg("check")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .expect("run check");
+    (dir, path, output)
+}
+
+#[test]
+fn check_prints_a_line_per_process_and_exits_0() {
+    let (dir, _, output) = check(
+        "[[process]]\nname = \"db\"\ncommand = [\"sleep\", \"1\"]\nready = { tcp = \"127.0.0.1:5432\" }\n\n\
+         [[process]]\nname = \"api\"\ncommand = \"echo hi\"\ndepends_on = [{ process = \"db\", condition = \"ready\" }]\n",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].contains("ok, 2 processes"), "{stdout}");
+    assert!(
+        lines[1].starts_with("  db: sleep 1 · restarted on failure")
+            && lines[1].ends_with("ready when 127.0.0.1:5432 accepts a connection"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].starts_with("  api: sh -c 'echo hi'") && lines[2].contains("after db (ready)"),
+        "{stdout}"
+    );
+    // Nothing was started or created (no store beside the config): check
+    // only reads.
+    let files = std::fs::read_dir(dir.path()).expect("read dir").count();
+    assert_eq!(files, 1);
+}
+
+#[test]
+fn check_prints_every_error_and_exits_1() {
+    let (_dir, path, output) = check(
+        "memory_entries = 0\n\n[[process]]\nname = \"a\"\ncommand = \"x\"\nrestart = \"sometimes\"\n\n\
+         [[process]]\nname = \"b\"\ncommand = \"y\"\ndepends_on = [{ process = \"nobody\" }]\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let file = path.display();
+    for expected in [
+        format!("error: {file}:1:18: memory_entries: "),
+        format!("error: {file}:6:11: process[0].restart: unknown variant `sometimes`"),
+        format!("error: {file}:11:"),
+        "3 errors found".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} not in:\n{stderr}");
+    }
+    assert!(stderr.contains("nobody"), "{stderr}");
+}
+
+#[test]
+fn version_names_the_commit() {
+    let output = server().arg("--version").output().expect("run --version");
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let commit = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        );
+    assert_eq!(
+        stdout.trim(),
+        format!("logdeck {} ({commit})", env!("CARGO_PKG_VERSION"))
+    );
 }

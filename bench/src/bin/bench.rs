@@ -303,7 +303,7 @@ async fn main() -> anyhow::Result<()> {
 fn tools_at(root: &Path, tools_dir: &Path, bin_dir: &Path) -> Tools {
     Tools {
         root: root.to_owned(),
-        server: bin_dir.join("server"),
+        server: bin_dir.join("logdeck"),
         limit: bin_dir.join("bench-limit"),
         gen: bin_dir.join("bench-gen"),
         python: tools_dir.join("venv/bin/python"),
@@ -370,13 +370,13 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
             .collect()
     };
     for (what, path) in [
-        ("server", &tools.server),
+        ("logdeck", &tools.server),
         ("bench-limit", &tools.limit),
         ("bench-gen", &tools.gen),
     ] {
         if !path.exists() {
             bail!(
-                "{what} not found at {}: build with `cargo build --release -p bench -p server`",
+                "{what} not found at {}: build with `make build` and `cargo build --release -p bench`",
                 path.display()
             );
         }
@@ -735,10 +735,10 @@ async fn run_soak(args: Soak) -> anyhow::Result<()> {
     raise_fd_limit();
     let root = absolute(&args.root)?;
     let tools = tools_at(&root, &root.join(".tools/bench"), &root.join(&args.bin_dir));
-    for (what, path) in [("server", &tools.server), ("bench-gen", &tools.gen)] {
+    for (what, path) in [("logdeck", &tools.server), ("bench-gen", &tools.gen)] {
         if !path.exists() {
             bail!(
-                "{what} not found at {}: build with `cargo build --release -p bench -p server`",
+                "{what} not found at {}: build with `make build` and `cargo build --release -p bench`",
                 path.display()
             );
         }

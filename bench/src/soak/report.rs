@@ -210,7 +210,7 @@ pub fn render(machine: &Machine, result: &SoakResult) -> String {
     let _ = writeln!(w, "\n## Setup\n");
     let _ = writeln!(
         w,
-        "- Logdeck (`target/release/server`, copied by `scripts/bench.sh`) runs one `[[process]]`: `bench-gen` at {} lines/s for {:.0} s (~110-byte lines `LEVEL seq=N t=… gen payload=…`). Everything else is the default: `memory_entries` 100 000, `client_queue` 16 384, no log files.",
+        "- Logdeck (`target/release/logdeck`, copied by `scripts/bench.sh`) runs one `[[process]]`: `bench-gen` at {} lines/s for {:.0} s (~110-byte lines `LEVEL seq=N t=… gen payload=…`). Everything else is the default: `memory_entries` 100 000, `client_queue` 16 384, no log files.",
         int(spec.rate),
         spec.duration_s
     );
