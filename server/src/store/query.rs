@@ -269,12 +269,15 @@ fn first_where(conn: &Connection, after: impl Fn(i64) -> bool) -> rusqlite::Resu
 /// The index query for a search, when the index can narrow it: the
 /// rarest of its trigrams in a sample of the messages, taken at even
 /// steps through the whole store (the newest alone can mislead: a
-/// trigram none of them has may be in half of the older ones).
+/// trigram none of them has may be in half of the older ones), a few
+/// neighbours at each place (neighbours share what changes slowly, a
+/// counter's or a clock's leading digits, which a long run of them would
+/// count as common).
 fn index_query(conn: &Connection, filter: &app::LogFilter) -> rusqlite::Result<Option<String>> {
     /// Places the sample is read at, and messages read at each (a
     /// millisecond or two in all).
-    const PLACES: i64 = 16;
-    const EACH: i64 = 128;
+    const PLACES: i64 = 256;
+    const EACH: i64 = 8;
     let all = trigrams(filter);
     if all.is_empty() {
         return Ok(None);
