@@ -156,12 +156,13 @@ fn load_config(explicit: Option<&Path>) -> Result<Config, ConfigError> {
 /// loop), rather than the copy built into the binary.
 fn leptos_options() -> anyhow::Result<(LeptosOptions, bool)> {
     let local = Path::new("Leptos.toml");
-    let text = if local.exists() {
+    let local_exists = local.exists();
+    let text = if local_exists {
         std::fs::read_to_string(local).context("cannot read Leptos.toml")?
     } else {
         BUILT_IN_LEPTOS_TOML.to_owned()
     };
-    let disk = local.exists() || std::env::var_os("LEPTOS_SITE_ROOT").is_some();
+    let disk = local_exists || std::env::var_os("LEPTOS_SITE_ROOT").is_some();
     let options = leptos::config::get_config_from_str(&text).context("invalid Leptos settings")?;
     Ok((options, disk))
 }
