@@ -91,3 +91,23 @@ fn the_stylesheet_link_matches_the_output_name() {
         "the <Stylesheet> href must be /pkg/{name}.css"
     );
 }
+
+/// cargo-leptos looks for the built server under `bin-exe-name`, or the
+/// package's name when that is unset; a clean checkout has no file by the
+/// package's name, so the build would fail after compiling everything.
+#[test]
+fn cargo_leptos_looks_for_the_binary_cargo_builds() {
+    let build = build_settings();
+    let target = build["bin-target"].as_str().expect("bin-target is set");
+    assert_eq!(
+        build.get("bin-exe-name").and_then(|v| v.as_str()),
+        Some(target),
+        "bin-exe-name must name the bin target"
+    );
+    let manifest = read_toml("server/Cargo.toml");
+    let bins = manifest["bin"].as_array().expect("server has [[bin]]");
+    assert!(
+        bins.iter().any(|b| b["name"].as_str() == Some(target)),
+        "server/Cargo.toml has a [[bin]] named {target}"
+    );
+}
