@@ -203,18 +203,10 @@ fn classify(rules: &CaptureRules, stream: Stream, text: &str) -> (Level, Option<
 mod tests {
     use super::*;
     use crate::config::{Multiline, MultilineRule};
-    use crate::hub::HubOptions;
     use std::time::Duration;
 
     fn hub() -> Arc<LogHub> {
-        Arc::new(LogHub::new(HubOptions {
-            server_name: "logdeck".into(),
-            memory_entries: 1000,
-            memory_bytes: u64::MAX,
-            lag_capacity: 1000,
-            first_seq: 1,
-            node: None,
-        }))
+        Arc::new(crate::hub::test_hub(1000, 1000))
     }
 
     fn source(stream: Stream, rules: CaptureRules, max_line_bytes: usize) -> Source {

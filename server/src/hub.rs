@@ -395,20 +395,26 @@ impl LogHub {
     }
 }
 
+/// A hub for tests: `memory_entries` kept, as many queued per subscriber.
+#[cfg(test)]
+pub fn test_hub(memory_entries: usize, lag_capacity: usize) -> LogHub {
+    LogHub::new(HubOptions {
+        server_name: "logdeck".into(),
+        memory_entries,
+        memory_bytes: u64::MAX,
+        lag_capacity,
+        first_seq: 1,
+        node: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Timelike;
 
     fn hub(memory_entries: usize, lag_capacity: usize) -> LogHub {
-        LogHub::new(HubOptions {
-            server_name: "logdeck".into(),
-            memory_entries,
-            memory_bytes: u64::MAX,
-            lag_capacity,
-            first_seq: 1,
-            node: None,
-        })
+        test_hub(memory_entries, lag_capacity)
     }
 
     fn line(message: &str) -> NewEntry<'_> {

@@ -204,7 +204,10 @@ pub async fn run(
             }
         });
     }
-    let supervisor = Supervisor::start(&config, hub.clone());
+    // Runners start after every consumer of the hub (the files, the
+    // store, the cluster's publisher, the alert rules) has subscribed, so
+    // none misses a process's first lines.
+    let mut supervisor = Supervisor::new(&config, hub.clone());
     let (cluster, cluster_handle) = match (link, &config.cluster, &config.node) {
         (Some(link), Some(cluster), Some(node)) => {
             let (running, handle) = Cluster::start(
@@ -233,6 +236,7 @@ pub async fn run(
             base_url,
         },
     );
+    supervisor.launch();
     let stopping = CancellationToken::new();
     let app = web::router(web::AppState {
         leptos_options: site.options,

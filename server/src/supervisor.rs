@@ -127,9 +127,11 @@ pub enum ControlError {
 }
 
 /// Owns the runner tasks; dropped or shut down with the server.
-#[derive(Debug)]
 pub struct Supervisor {
     handle: SupervisorHandle,
+    /// Runners not launched yet: nothing runs (and nothing is printed)
+    /// until every consumer of the hub has subscribed.
+    waiting: Vec<Runner>,
     tasks: JoinSet<()>,
     stop_waves: Vec<Vec<usize>>,
     /// Reaps the orphans given to this process as subreaper.
@@ -141,10 +143,20 @@ pub struct Supervisor {
 /// How often exited orphans are reaped.
 const REAP_INTERVAL: Duration = Duration::from_secs(1);
 
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("processes", &self.handle.shared.slots.len())
+            .field("launched", &self.waiting.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Supervisor {
-    /// Starts a runner per configured process; those with `autostart`
-    /// start once their dependencies allow.
-    pub fn start(config: &Config, hub: Arc<LogHub>) -> Supervisor {
+    /// A runner per configured process, ready to [`launch`](Self::launch):
+    /// its handle can be given out first, to the consumers that must
+    /// subscribe to the hub before any process prints.
+    pub fn new(config: &Config, hub: Arc<LogHub>) -> Supervisor {
         // Descendants orphaned by a process that exits come to us, not to
         // init: they can still be found (and stopped at shutdown).
         tree::become_subreaper();
@@ -185,7 +197,7 @@ impl Supervisor {
             specs.push(Arc::new(spec.clone()));
             runners.push((index, spec, status_tx, request_rx));
         }
-        let mut tasks = JoinSet::new();
+        let mut waiting = Vec::new();
         for (index, spec, status, requests) in runners {
             let dependencies = spec
                 .depends_on
@@ -197,22 +209,19 @@ impl Supervisor {
                     )
                 })
                 .collect();
-            tasks.spawn(
-                Runner {
-                    index,
-                    spec: specs[index].clone(),
-                    hub: hub.clone(),
-                    status,
-                    events: events.clone(),
-                    requests,
-                    dependencies,
-                    history: Default::default(),
-                    max_line_bytes: config.max_line_bytes,
-                    redactor: redactor.clone(),
-                    counters: slots[index].counters.clone(),
-                }
-                .run(),
-            );
+            waiting.push(Runner {
+                index,
+                spec: specs[index].clone(),
+                hub: hub.clone(),
+                status,
+                events: events.clone(),
+                requests,
+                dependencies,
+                history: Default::default(),
+                max_line_bytes: config.max_line_bytes,
+                redactor: redactor.clone(),
+                counters: slots[index].counters.clone(),
+            });
         }
         Supervisor {
             handle: SupervisorHandle {
@@ -223,10 +232,19 @@ impl Supervisor {
                     sampler: Mutex::new(ResourceSampler::default()),
                 }),
             },
-            tasks,
+            waiting,
+            tasks: JoinSet::new(),
             stop_waves: dependencies::stop_waves(config),
             reaper,
             run_id,
+        }
+    }
+
+    /// Starts the runners; those with `autostart` start their process once
+    /// their dependencies allow.
+    pub fn launch(&mut self) {
+        for runner in self.waiting.drain(..) {
+            self.tasks.spawn(runner.run());
         }
     }
 
@@ -237,6 +255,8 @@ impl Supervisor {
     /// Stops every process, dependents first, and waits for all of them
     /// (and everything they started) to exit.
     pub async fn shutdown(mut self) {
+        // Runners never launched have nothing to stop.
+        self.waiting.clear();
         for wave in &self.stop_waves {
             let stops = wave
                 .iter()
@@ -475,5 +495,58 @@ impl StatusEvents {
                 Err(closed) => return Err(closed),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hub() -> Arc<LogHub> {
+        Arc::new(crate::hub::test_hub(1000, 1000))
+    }
+
+    fn config(processes: &str) -> Config {
+        Config::parse(processes, "test.toml", std::path::Path::new(".")).expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn nothing_runs_before_launch_so_a_late_subscriber_misses_nothing() {
+        let config =
+            config("[[process]]\nname = \"early\"\ncommand = \"echo first line; sleep 30\"\n");
+        let hub = hub();
+        let mut supervisor = Supervisor::new(&config, hub.clone());
+        let handle = supervisor.handle();
+        // Given time to run, a runner that is not launched does nothing.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(hub.kept_after(0).is_empty(), "nothing printed yet");
+        assert_eq!(handle.list()[0].state, ProcessState::Stopped);
+        // What subscribes now (as the cluster's publisher and the alert
+        // rules do) sees every line from the first.
+        let mut entries = hub.subscribe();
+        supervisor.launch();
+        let mut seen = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !seen.iter().any(|m: &String| m == "first line") {
+            let frame = tokio::time::timeout_at(deadline, entries.recv())
+                .await
+                .expect("the process's line within the deadline")
+                .expect("hub open");
+            seen.push(frame.entry.message.clone());
+        }
+        assert!(
+            seen[0].starts_with("early: "),
+            "the supervisor's own entry about the start comes first: {seen:?}"
+        );
+        supervisor.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_supervisor_never_launched_shuts_down_at_once() {
+        let config = config("[[process]]\nname = \"idle\"\ncommand = \"sleep 30\"\n");
+        let supervisor = Supervisor::new(&config, hub());
+        tokio::time::timeout(Duration::from_secs(60), supervisor.shutdown())
+            .await
+            .expect("shut down");
     }
 }

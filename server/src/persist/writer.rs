@@ -248,14 +248,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_full_disk_is_reported_once_and_streaming_goes_on() {
-        let hub = Arc::new(LogHub::new(HubOptions {
-            server_name: "logdeck".into(),
-            memory_entries: 1000,
-            memory_bytes: u64::MAX,
-            lag_capacity: 1000,
-            first_seq: 1,
-            node: None,
-        }));
+        let hub = Arc::new(crate::hub::test_hub(1000, 1000));
         let mut live = hub.subscribe();
         let sink = FlakySink::default();
         sink.failing.store(true, Ordering::SeqCst);
