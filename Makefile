@@ -84,8 +84,11 @@ lint:
 	cargo clippy --locked -p server -p app -p bench --all-targets -- -D warnings
 	cargo clippy --locked -p frontend -p app --target $(WASM_TARGET) -- -D warnings
 
+# The viewer's regex search runs in the browser's engine: its scan is
+# tested in Node against testing each row alone.
 unit:
 	cargo test --locked -p app -p server -p bench
+	node --test app/src/search/browser_regex.test.mjs
 
 e2e:
 	cd end2end && npx playwright test

@@ -253,6 +253,27 @@ impl EntryFilter {
                 .as_ref()
                 .is_none_or(|search| search.is_match(&strip_ansi(&entry.message)))
     }
+
+    /// What [`matches`](Self::matches) says of each of `entries`, with the
+    /// search run over all that pass the other parts at once.
+    pub fn matches_each(&self, entries: &[&LogEntry]) -> Vec<bool> {
+        let mut shows: Vec<bool> = entries
+            .iter()
+            .map(|entry| self.filter.matches_fields(entry))
+            .collect();
+        if let Some(search) = &self.search {
+            let candidates: Vec<usize> = (0..entries.len()).filter(|&i| shows[i]).collect();
+            let texts: Vec<_> = candidates
+                .iter()
+                .map(|&i| strip_ansi(&entries[i].message))
+                .collect();
+            let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
+            for (&i, found) in candidates.iter().zip(search.matches_each(&texts)) {
+                shows[i] = found;
+            }
+        }
+        shows
+    }
 }
 
 #[cfg(test)]
@@ -279,6 +300,33 @@ mod tests {
         EntryFilter::new(filter.clone())
             .expect("valid")
             .matches(entry)
+    }
+
+    #[test]
+    fn matching_many_at_once_says_what_matching_each_says() {
+        let entries = [
+            entry("api", Level::Info, "GET /health 200"),
+            entry("api", Level::Error, "\u{1b}[31mtimeout\u{1b}[0m after 5s"),
+            entry("db", Level::Error, "timeout waiting for lock"),
+            entry("api", Level::Warning, "slow: 900 ms"),
+        ];
+        let entries: Vec<&LogEntry> = entries.iter().collect();
+        for (text, regex) in [
+            ("timeout", false),
+            ("^timeout", true),
+            ("", false),
+            ("\\d+ ms", true),
+        ] {
+            let filter = EntryFilter::new(LogFilter {
+                text: text.into(),
+                regex,
+                processes: ["api".to_string()].into(),
+                ..LogFilter::default()
+            })
+            .expect("valid");
+            let each: Vec<bool> = entries.iter().map(|e| filter.matches(e)).collect();
+            assert_eq!(filter.matches_each(&entries), each, "{text}");
+        }
     }
 
     #[test]

@@ -148,9 +148,19 @@ impl LogStore {
         }
     }
 
-    /// Applies a new filter to everything kept.
-    pub fn refilter(&mut self, keep: &dyn Fn(&LogEntry) -> bool) {
-        self.visible = self.entries.iter().filter(|e| keep(e)).cloned().collect();
+    /// Applies a new filter to everything kept: `select` says of every
+    /// kept entry (oldest first) whether it shows, all in one call, so a
+    /// search can scan them together.
+    pub fn refilter(&mut self, select: impl FnOnce(&[&LogEntry]) -> Vec<bool>) {
+        let kept: Vec<&LogEntry> = self.entries.iter().map(|e| &**e).collect();
+        let shows = select(&kept);
+        self.visible = self
+            .entries
+            .iter()
+            .zip(shows)
+            .filter(|(_, shows)| *shows)
+            .map(|(entry, _)| entry.clone())
+            .collect();
     }
 
     /// Forgets every entry (the resume point too, so nothing is skipped).
@@ -346,9 +356,9 @@ mod tests {
                 .collect(),
             &|_| true,
         );
-        store.refilter(&|e| e.process_name == "a");
+        store.refilter(|kept| kept.iter().map(|e| e.process_name == "a").collect());
         assert_eq!(seqs(&store), vec![1, 2, 3, 4]);
-        store.refilter(&|_| true);
+        store.refilter(|kept| vec![true; kept.len()]);
         assert_eq!(store.visible().len(), 10);
     }
 

@@ -1,13 +1,21 @@
 //! Text search: the matcher behind a [`LogFilter`]'s text, in the browser
 //! and on the server alike, and the ranges to highlight. Regular
-//! expressions use the `regex` crate (in the browser without most Unicode
-//! tables; its lazy DFA keeps a filter over 100 000 kept rows fast), with a
-//! bound on the compiled size so a query cannot make either side build a
-//! huge automaton.
+//! expressions use the `regex` crate on the server (with a bound on the
+//! compiled size, so a query cannot build a huge automaton) and the
+//! browser's own engine in the viewer ([`browser`]), which reads the same
+//! syntax and refuses what the server would; the viewer's wasm carries no
+//! regex engine.
 
 use std::ops::Range;
 
 use crate::filter::LogFilter;
+
+#[cfg(target_arch = "wasm32")]
+mod browser;
+#[cfg(target_arch = "wasm32")]
+use browser::Pattern;
+#[cfg(not(target_arch = "wasm32"))]
+use native::Pattern;
 
 /// The largest compiled regex a search may build (and the lazy DFA's cache
 /// per search). A caller's pattern such as `[\w\s]{200}x` would otherwise
@@ -22,7 +30,7 @@ pub enum Search {
         lower: String,
         case_sensitive: bool,
     },
-    Regex(regex::Regex),
+    Regex(Pattern),
 }
 
 impl Search {
@@ -33,13 +41,8 @@ impl Search {
             return Ok(None);
         }
         if filter.regex {
-            return regex::RegexBuilder::new(&filter.text)
-                .case_insensitive(!filter.case_sensitive)
-                .size_limit(REGEX_SIZE_LIMIT)
-                .dfa_size_limit(REGEX_SIZE_LIMIT)
-                .build()
-                .map(|r| Some(Search::Regex(r)))
-                .map_err(|e| e.to_string());
+            return Pattern::new(&filter.text, !filter.case_sensitive)
+                .map(|pattern| Some(Search::Regex(pattern)));
         }
         Ok(Some(Search::Substring {
             lower: if filter.case_sensitive {
@@ -54,7 +57,7 @@ impl Search {
     /// Whether `text` holds a match.
     pub fn is_match(&self, text: &str) -> bool {
         match self {
-            Search::Regex(regex) => regex.is_match(text),
+            Search::Regex(pattern) => pattern.is_match(text),
             Search::Substring {
                 lower,
                 case_sensitive: true,
@@ -66,14 +69,20 @@ impl Search {
         }
     }
 
+    /// Whether each of `texts` holds a match: what [`is_match`](Self::is_match)
+    /// says of each, in one go (the browser's engine scans them all at
+    /// once).
+    pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
+        match self {
+            Search::Regex(pattern) => pattern.matches_each(texts),
+            Search::Substring { .. } => texts.iter().map(|text| self.is_match(text)).collect(),
+        }
+    }
+
     /// Byte ranges of the matches in `text`, in order, not overlapping.
     pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
         match self {
-            Search::Regex(regex) => regex
-                .find_iter(text)
-                .filter(|m| !m.is_empty())
-                .map(|m| m.range())
-                .collect(),
+            Search::Regex(pattern) => pattern.ranges(text),
             Search::Substring {
                 lower,
                 case_sensitive,
@@ -95,6 +104,45 @@ impl Search {
                     .map(|(start, m)| start..start + m.len())
                     .collect()
             }
+        }
+    }
+}
+
+/// The server's (and native tests') regular expressions: the `regex` crate.
+#[cfg(not(target_arch = "wasm32"))]
+mod native {
+    use std::ops::Range;
+
+    use super::REGEX_SIZE_LIMIT;
+
+    #[derive(Clone, Debug)]
+    pub struct Pattern(regex::Regex);
+
+    impl Pattern {
+        pub fn new(text: &str, case_insensitive: bool) -> Result<Pattern, String> {
+            regex::RegexBuilder::new(text)
+                .case_insensitive(case_insensitive)
+                .size_limit(REGEX_SIZE_LIMIT)
+                .dfa_size_limit(REGEX_SIZE_LIMIT)
+                .build()
+                .map(Pattern)
+                .map_err(|e| e.to_string())
+        }
+
+        pub fn is_match(&self, text: &str) -> bool {
+            self.0.is_match(text)
+        }
+
+        pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
+            texts.iter().map(|text| self.0.is_match(text)).collect()
+        }
+
+        pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
+            self.0
+                .find_iter(text)
+                .filter(|m| !m.is_empty())
+                .map(|m| m.range())
+                .collect()
         }
     }
 }

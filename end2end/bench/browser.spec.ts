@@ -34,8 +34,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 
 import { expect, test, type Browser, type CDPSession, type Page } from '@playwright/test';
 import { LogViewerPage } from '../pages/log-viewer.page';
@@ -57,6 +59,13 @@ const OUT = path.resolve(
 const LINE_BYTES = 110;
 /** The second, profiled stream (after the measured window). */
 const PROFILE_SECONDS = Math.min(5, SECONDS);
+
+/** First load: cold loads timed, while a process prints this many lines/s for this long. */
+const FIRST_LOAD_RUNS = 5;
+const FIRST_LOAD_RATE = 200;
+const FIRST_LOAD_STREAM_S = 30;
+/** The site's files whose sizes are reported. */
+const BUNDLE_PATHS = ['/pkg/logdeck.wasm', '/pkg/logdeck.js', '/pkg/logdeck.css'];
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 const LIVE_DEADLINE_MS = 30_000;
@@ -102,7 +111,21 @@ interface BrowserResult {
   filter_rows_text: string;
   clear_ms: number[];
   diagnosis: string[];
+  bundle: BundleFile[];
+  first_load_ms: number[];
+  first_load_history_ms: (number | null)[];
   error: string | null;
+}
+
+/** One of the site's files as the server sends it. */
+interface BundleFile {
+  path: string;
+  bytes: number;
+  /** `gzip -9` of it (the figure the issue's targets use). */
+  gzip9_bytes: number;
+  /** What is sent to a browser that accepts br, and one that accepts only gzip. */
+  br_sent_bytes: number | null;
+  gzip_sent_bytes: number | null;
 }
 
 /** bench-gen's `--report` (bench/src/lib.rs `GenReport`). */
@@ -140,6 +163,7 @@ test('the viewer at 10 000 lines/s', async ({ page, browser }) => {
     let url: string;
     let stream: Generator;
     let profiled: Generator | undefined;
+    let trickle: Generator | undefined;
     if (process.env.BENCH_BROWSER_URL) {
       url = process.env.BENCH_BROWSER_URL;
       stream = {
@@ -150,7 +174,20 @@ test('the viewer at 10 000 lines/s', async ({ page, browser }) => {
     } else {
       server = await Server.start();
       url = server.url;
-      [stream, profiled] = server.generators;
+      [stream, profiled, trickle] = server.generators;
+    }
+
+    result.bundle = await bundleFiles(url);
+    if (trickle) {
+      // Cold loads while a process prints: to the first row printed after
+      // the navigation began.
+      fs.writeFileSync(trickle.goFile, '');
+      for (let run = 0; run < FIRST_LOAD_RUNS; run++) {
+        const load = await firstLoad(browser, url);
+        result.first_load_ms.push(load.ms);
+        result.first_load_history_ms.push(load.historyMs);
+      }
+      await generatorDone(trickle, FIRST_LOAD_STREAM_S * 1.5 + 30);
     }
 
     await installProbes(page);
@@ -266,6 +303,9 @@ function emptyResult(): BrowserResult {
     filter_rows_text: '',
     clear_ms: [],
     diagnosis: [],
+    bundle: [],
+    first_load_ms: [],
+    first_load_history_ms: [],
     error: null,
   };
 }
@@ -736,11 +776,101 @@ function summariseTrace(trace: Buffer, what: string, top = 10): string {
 }
 
 /** The release server (copied, so a build cannot swap it mid-run) running two generators. */
+/** The bytes of each of the site's files, as they are and as sent compressed. */
+async function bundleFiles(url: string): Promise<BundleFile[]> {
+  const files: BundleFile[] = [];
+  for (const file of BUNDLE_PATHS) {
+    const plain = await fetchRaw(url + file, 'identity');
+    if (plain.encoding !== null) throw new Error(`${file} came ${plain.encoding}-encoded when asked for as it is`);
+    const sent = async (encoding: string) => {
+      const got = await fetchRaw(url + file, encoding);
+      return got.encoding === encoding ? got.body.length : null;
+    };
+    files.push({
+      path: file,
+      bytes: plain.body.length,
+      gzip9_bytes: zlib.gzipSync(plain.body, { level: 9 }).length,
+      br_sent_bytes: await sent('br'),
+      gzip_sent_bytes: await sent('gzip'),
+    });
+  }
+  return files;
+}
+
+/** A GET with this Accept-Encoding; the body as it came, undecoded. */
+function fetchRaw(url: string, acceptEncoding: string): Promise<{ body: Buffer; encoding: string | null }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(url, { headers: { 'accept-encoding': acceptEncoding } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => {
+        if (response.statusCode !== 200) {
+          reject(new Error(`GET ${url}: ${response.statusCode}`));
+          return;
+        }
+        const encoding = response.headers['content-encoding'];
+        resolve({ body: Buffer.concat(chunks), encoding: typeof encoding === 'string' ? encoding : null });
+      });
+    });
+    request.setTimeout(FILTER_DEADLINE_MS, () => request.destroy(new Error(`GET ${url} timed out`)));
+    request.on('error', reject);
+  });
+}
+
+/**
+ * One load with an empty cache (a new browser context): from the start of
+ * the navigation to the first row whose line was printed after it began
+ * (bench-gen's `t=` is CLOCK_MONOTONIC, as Node's hrtime), and to the end
+ * of the history request.
+ */
+async function firstLoad(browser: Browser, url: string): Promise<{ ms: number; historyMs: number | null }> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const page = await context.newPage();
+    const begun = process.hrtime.bigint().toString();
+    await page.addInitScript((begunNs: string) => {
+      const after = BigInt(begunNs);
+      const probe = { firstLive: null as number | null };
+      (window as any).__firstLoad = probe;
+      // The newest rows are the last ones (the viewer follows the stream).
+      const look = () => {
+        const rows = document.querySelectorAll('[data-testid="log-row"] .message');
+        for (const row of Array.prototype.slice.call(rows, -3)) {
+          const t = /t=(\d+) /.exec(row.textContent ?? '');
+          if (t && BigInt(t[1]) > after) {
+            probe.firstLive = performance.now();
+            observer.disconnect();
+            return;
+          }
+        }
+      };
+      const observer = new MutationObserver(look);
+      observer.observe(document, { childList: true, subtree: true });
+    }, begun);
+    await page.goto(url, { waitUntil: 'commit' });
+    await page.waitForFunction(() => (window as any).__firstLoad?.firstLive != null, null, {
+      timeout: LIVE_DEADLINE_MS,
+      polling: 50,
+    });
+    return page.evaluate(() => {
+      const history = performance
+        .getEntriesByType('resource')
+        .find((entry) => new URL(entry.name).pathname === '/api/logs') as PerformanceResourceTiming | undefined;
+      return {
+        ms: Math.round((window as any).__firstLoad.firstLive * 10) / 10,
+        historyMs: history ? Math.round(history.responseEnd * 10) / 10 : null,
+      };
+    });
+  } finally {
+    await context.close();
+  }
+}
+
 class Server {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
-    readonly generators: [Generator, Generator],
+    readonly generators: [Generator, Generator, Generator],
     private readonly dir: string,
   ) {}
 
@@ -760,15 +890,15 @@ class Server {
     fs.chmodSync(path.join(dir, 'logdeck'), 0o755);
     fs.cpSync(site, path.join(dir, 'site'), { recursive: true });
 
-    const generator = (name: string, seconds: number): [Generator, string[]] => {
+    const generator = (name: string, seconds: number, rate = RATE): [Generator, string[]] => {
       const g = {
         goFile: path.join(dir, `${name}.go`),
         report: path.join(dir, `${name}.json`),
-        lines: Math.round(RATE * seconds),
+        lines: Math.round(rate * seconds),
       };
       const argv = [
         gen,
-        ...['--mode', 'rate', '--rate', String(RATE), '--duration', String(seconds)],
+        ...['--mode', 'rate', '--rate', String(rate), '--duration', String(seconds)],
         ...['--size', String(LINE_BYTES), '--go-file', g.goFile, '--report', g.report, '--linger'],
       ];
       return [g, argv];
@@ -776,18 +906,24 @@ class Server {
     // As bench/src/system.rs `logdeck_config`: one process per generator.
     const [stream, streamArgv] = generator('gen0', SECONDS);
     const [profiled, profiledArgv] = generator('gen1', PROFILE_SECONDS);
+    const [trickle, trickleArgv] = generator('gen2', FIRST_LOAD_STREAM_S, FIRST_LOAD_RATE);
     const config = path.join(dir, 'logdeck.toml');
     fs.writeFileSync(
       config,
       'name = "logdeck"\n' +
-        [streamArgv, profiledArgv]
+        [streamArgv, profiledArgv, trickleArgv]
           .map((argv, i) => `\n[[process]]\nname = "gen${i}"\ncommand = ${JSON.stringify(argv)}\nrestart = "no"\n`)
           .join(''),
     );
 
+    // As installed: the site the binary carries (run where no Leptos.toml
+    // is), unless BENCH_SITE_ROOT names files on disk.
+    const env = { ...process.env };
+    delete env.LEPTOS_SITE_ROOT;
+    if (process.env.BENCH_SITE_ROOT) env.LEPTOS_SITE_ROOT = path.join(dir, 'site');
     const child = spawn(path.join(dir, 'logdeck'), ['--addr', '127.0.0.1:0', '--config', config], {
-      cwd: repoRoot,
-      env: { ...process.env, LEPTOS_SITE_ROOT: path.join(dir, 'site') },
+      cwd: dir,
+      env,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     if (process.env.BENCH_BROWSER_PIDFILE && child.pid) {
@@ -798,10 +934,10 @@ class Server {
       url = await listeningUrl(child);
       await waitUntilServing(url);
     } catch (error) {
-      await new Server(child, url, [stream, profiled], dir).stop();
+      await new Server(child, url, [stream, profiled, trickle], dir).stop();
       throw error;
     }
-    return new Server(child, url, [stream, profiled], dir);
+    return new Server(child, url, [stream, profiled, trickle], dir);
   }
 
   /** SIGTERM (the server stops its processes), SIGKILL if it hangs. */

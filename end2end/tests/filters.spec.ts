@@ -19,6 +19,12 @@ test('regex and case toggles change what the search matches', async ({ page }) =
   await expect(viewer.rowsOf('ticker').first()).toBeVisible();
   await viewer.searchCase.click();
   await expect(viewer.rows).toHaveCount(0);
+  // The browser reads the server's syntax: an inline flag turns case off.
+  await viewer.search.fill('(?i)^TICK [[:digit:]]+$');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible();
+  // What could take the browser's engine exponential time is refused.
+  await viewer.search.fill('^tick (\\d+)+$');
+  await expect(viewer.searchError).toContainText('repetition of a repetition');
 
   // An invalid regex says so instead of failing silently.
   await viewer.search.fill('tick (');

@@ -54,6 +54,15 @@ fn shows(filter: &EntryFilter, entry: &LogEntry) -> bool {
     entry.dropped.is_some() || filter.matches(entry)
 }
 
+/// [`shows`] of each of `entries`, the search run over them all at once.
+fn shows_each(filter: &EntryFilter, entries: &[&LogEntry]) -> Vec<bool> {
+    let mut shows = filter.matches_each(entries);
+    for (shows, entry) in shows.iter_mut().zip(entries) {
+        *shows |= entry.dropped.is_some();
+    }
+    shows
+}
+
 /// How the visible rows changed last, for keeping the view still.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Change {
@@ -200,7 +209,7 @@ impl LogStream {
         let keep = Arc::new(keep);
         self.keep.set(keep.clone());
         self.store
-            .update(|store| store.refilter(&|e| shows(&keep, e)));
+            .update(|store| store.refilter(|kept| shows_each(&keep, kept)));
         self.changed(Change::default());
     }
 

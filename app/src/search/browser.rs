@@ -1,0 +1,115 @@
+//! Regular expressions in the viewer, with the browser's engine:
+//! `browser_regex.js` reads the server's syntax into a `RegExp` (refusing
+//! what the server's engine does not have) and tests many rows in one
+//! scan. Offsets cross between Rust's UTF-8 bytes and JavaScript's UTF-16
+//! code units here.
+
+use std::ops::Range;
+
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/search/browser_regex.js")]
+extern "C" {
+    #[wasm_bindgen(catch, js_name = compileRegExp)]
+    fn compile_regexp(pattern: &str, case_insensitive: bool) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(js_name = testRow)]
+    fn test_row(search: &JsValue, text: &str) -> bool;
+    #[wasm_bindgen(js_name = matchRows)]
+    fn match_rows(search: &JsValue, text: &str, ends: &[u32], alone: &[u8]) -> Vec<u8>;
+    #[wasm_bindgen(js_name = matchRanges)]
+    fn match_ranges(search: &JsValue, text: &str) -> Vec<u32>;
+}
+
+/// A compiled regular expression (the JavaScript object `compileRegExp`
+/// returns).
+#[derive(Clone, Debug)]
+pub struct Pattern(JsValue);
+
+impl Pattern {
+    pub fn new(text: &str, case_insensitive: bool) -> Result<Pattern, String> {
+        compile_regexp(text, case_insensitive)
+            .map(Pattern)
+            .map_err(|error| {
+                js_sys::Reflect::get(&error, &JsValue::from_str("message"))
+                    .ok()
+                    .and_then(|message| message.as_string())
+                    .unwrap_or_else(|| "not a valid regular expression".to_owned())
+            })
+    }
+
+    pub fn is_match(&self, text: &str) -> bool {
+        test_row(&self.0, text)
+    }
+
+    /// One scan over all of `texts`, joined by "\n" (one string handed to
+    /// the browser instead of one per row).
+    pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
+        if texts.is_empty() {
+            return Vec::new();
+        }
+        let mut joined = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
+        let mut ends = Vec::with_capacity(texts.len());
+        let mut alone = Vec::with_capacity(texts.len());
+        let mut at = 0u32;
+        for (k, text) in texts.iter().enumerate() {
+            if k > 0 {
+                joined.push('\n');
+                at += 1;
+            }
+            joined.push_str(text);
+            at += utf16_len(text);
+            ends.push(at);
+            alone.push(u8::from(text.contains('\n')));
+        }
+        match_rows(&self.0, &joined, &ends, &alone)
+            .into_iter()
+            .map(|found| found == 1)
+            .collect()
+    }
+
+    pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
+        let units = match_ranges(&self.0, text);
+        let mut bytes = Utf16ToBytes::new(text);
+        units
+            .chunks_exact(2)
+            .map(|pair| bytes.at(pair[0])..bytes.at(pair[1]))
+            .collect()
+    }
+}
+
+fn utf16_len(text: &str) -> u32 {
+    let units = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().map(char::len_utf16).sum()
+    };
+    u32::try_from(units).unwrap_or(u32::MAX)
+}
+
+/// Byte offsets of UTF-16 offsets, asked for in increasing order.
+struct Utf16ToBytes<'a> {
+    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
+    unit: u32,
+    len: usize,
+}
+
+impl<'a> Utf16ToBytes<'a> {
+    fn new(text: &'a str) -> Self {
+        Utf16ToBytes {
+            chars: text.char_indices().peekable(),
+            unit: 0,
+            len: text.len(),
+        }
+    }
+
+    fn at(&mut self, unit: u32) -> usize {
+        while let Some(&(byte, c)) = self.chars.peek() {
+            if self.unit >= unit {
+                return byte;
+            }
+            self.unit += u32::try_from(c.len_utf16()).unwrap_or(2);
+            self.chars.next();
+        }
+        self.len
+    }
+}
