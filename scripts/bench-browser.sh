@@ -2,7 +2,8 @@
 # The browser scenario of Logdeck's benchmark (issue #7): the viewer in
 # Chromium while the release server streams 10 000 lines/s into it for 30 s
 # (100 000 rows kept). Counts main-thread long tasks, reads the JS heap at
-# the end and times a regex filter over the kept rows.
+# the end and times a regex filter over the kept rows; before that, the
+# bundle's sizes as sent and five cold loads to the first live row.
 #
 #   scripts/bench-browser.sh [RESULTS_DIR]    (default bench/results-full)
 #
@@ -139,6 +140,8 @@ console.log(`long tasks while streaming: ${r.long_tasks} (max ${r.long_task_max_
 console.log(`frames: ${r.frames}, p50 ${r.frame_p50_ms} ms, p99 ${r.frame_p99_ms} ms, max ${r.frame_max_ms} ms`);
 console.log(`heap: ${mib(r.heap_used_bytes)} (CDP ${mib(r.heap_cdp_bytes)}), wasm memory ${mib(r.wasm_memory_bytes)}, renderer RSS ${r.renderer_rss_kib == null ? "–" : (r.renderer_rss_kib / 1024).toFixed(1) + " MiB"}`);
 console.log(`filter \`${r.filter_pattern}\` -> "${r.filter_rows_text}": ${list(r.filter_ms)} ms; cleared: ${list(r.clear_ms)} ms`);
+for (const f of r.bundle || []) console.log(`${f.path}: ${f.bytes} B, gzip -9 ${f.gzip9_bytes} B, sent ${f.br_sent_bytes} B as br, ${f.gzip_sent_bytes} B as gzip`);
+if ((r.first_load_ms || []).length) console.log(`first live row (cold): ${list(r.first_load_ms)} ms; wasm downloaded at ${r.first_load_wasm_ms.map((m) => (m == null ? "–" : m.toFixed(1))).join(", ")} ms`);
 for (const line of r.diagnosis) console.log(line);
 ' "$BENCH_BROWSER_OUT" || true
 

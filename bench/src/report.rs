@@ -65,9 +65,9 @@ pub struct BrowserResult {
     /// The site's files as the server sends them.
     pub bundle: Vec<BundleFile>,
     /// Cold loads: from the start of the navigation to the first row
-    /// printed after it began, and to the end of the history request.
+    /// printed after it began, and to the end of the wasm's download.
     pub first_load_ms: Vec<f64>,
-    pub first_load_history_ms: Vec<Option<f64>>,
+    pub first_load_wasm_ms: Vec<Option<f64>>,
     pub error: Option<String>,
 }
 
@@ -166,14 +166,9 @@ impl BrowserResult {
         if self.first_load_ms.is_empty() {
             return "not measured".into();
         }
-        let history: Vec<f64> = self
-            .first_load_history_ms
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
+        let wasm: Vec<f64> = self.first_load_wasm_ms.iter().flatten().copied().collect();
         format!(
-            "median {} of {} cold loads (each: {}); the history request ended at {} (median)",
+            "median {} of {} cold loads (each: {}); the wasm was downloaded at {} (median)",
             ms(median(&self.first_load_ms)),
             self.first_load_ms.len(),
             self.first_load_ms
@@ -182,7 +177,7 @@ impl BrowserResult {
                 .collect::<Vec<_>>()
                 .join(", ")
                 + " ms",
-            ms(median(&history))
+            ms(median(&wasm))
         )
     }
 
@@ -1140,7 +1135,7 @@ mod tests {
                 gzip_sent_bytes: None,
             }],
             first_load_ms: first_loads.to_vec(),
-            first_load_history_ms: vec![Some(90.0); first_loads.len()],
+            first_load_wasm_ms: vec![Some(90.0); first_loads.len()],
             ..BrowserResult::default()
         }
     }
