@@ -64,6 +64,8 @@ const PROFILE_SECONDS = Math.min(5, SECONDS);
 const FIRST_LOAD_RUNS = 5;
 const FIRST_LOAD_RATE = 200;
 const FIRST_LOAD_STREAM_S = 30;
+/** One fetch of a site file must be done within this. */
+const FETCH_DEADLINE_MS = 20_000;
 /** The site's files whose sizes are reported. */
 const BUNDLE_PATHS = ['/pkg/logdeck.wasm', '/pkg/logdeck.js', '/pkg/logdeck.css'];
 
@@ -812,7 +814,7 @@ function fetchRaw(url: string, acceptEncoding: string): Promise<{ body: Buffer; 
         resolve({ body: Buffer.concat(chunks), encoding: typeof encoding === 'string' ? encoding : null });
       });
     });
-    request.setTimeout(FILTER_DEADLINE_MS, () => request.destroy(new Error(`GET ${url} timed out`)));
+    request.setTimeout(FETCH_DEADLINE_MS, () => request.destroy(new Error(`GET ${url} timed out`)));
     request.on('error', reject);
   });
 }

@@ -2,7 +2,7 @@
 // (the viewer's wasm carries no regex engine of its own). The server
 // searches with the Rust `regex` crate; this module accepts the same
 // everyday syntax and refuses what that crate does not have, so a search
-// means the same thing in both places (docs/search.md lists the few
+// means the same thing in both places (the README lists the few
 // differences).
 //
 // Rows are tested many at a time: joined by "\n" into one string, scanned
@@ -156,6 +156,18 @@ export function testRow(search, text) {
 export function matchRows(search, text, ends, alone) {
   const n = ends.length;
   const found = new Uint8Array(n);
+  // Tests the rows `mustTest` names by themselves, over what the scan found.
+  const alonePass = (mustTest) => {
+    for (let k = 0; k < n; k++) {
+      if (!mustTest(k)) continue;
+      const start = k === 0 ? 0 : ends[k - 1] + 1;
+      found[k] = testRow(search, text.substring(start, ends[k])) ? 1 : 0;
+    }
+    return found;
+  };
+  // With `(?m)` a row's own `^` and `$` are not the joined text's: every
+  // row is tested alone, with no scan first.
+  if (search.multiline) return alonePass(() => true);
   const scan = search.scan;
   // Rows a match ran across, and rows that hold their own "\n" (where a
   // multi-line `^` or `$` would mean something else), are tested alone.
@@ -182,13 +194,7 @@ export function matchRows(search, text, ends, alone) {
     row++;
     if (row < n) scan.lastIndex = ends[row - 1] + 1;
   }
-  for (let k = 0; k < n; k++) {
-    if (recheck[k] || alone[k] || search.multiline) {
-      const start = k === 0 ? 0 : ends[k - 1] + 1;
-      found[k] = testRow(search, text.substring(start, ends[k])) ? 1 : 0;
-    }
-  }
-  return found;
+  return alonePass((k) => recheck[k] || alone[k]);
 }
 
 /**
