@@ -53,3 +53,52 @@ test('pause holds new lines back and loses none of them', async ({ page }) => {
     expect(ticks[i]).toBe(ticks[i - 1] + 1);
   }
 });
+
+test('a selected line stays marked on its own entry while new lines move the rows', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.chooseProcesses('ticker');
+  await expect(viewer.follow).toHaveAttribute('aria-pressed', 'true');
+  // A row in the middle of those shown, so it stays in view a while.
+  await expect.poll(async () => (await viewer.ticks()).length, { timeout: 20_000 }).toBeGreaterThan(6);
+  await viewer.rowsOf('ticker').nth(-4).click();
+  // Which entry the click selected (rows move ten times a second), read at
+  // once from the marked row.
+  const selected = page.locator('[data-testid="log-row"].selected');
+  const marked = () =>
+    selected.evaluateAll((rows) =>
+      rows.map((row) => `${row.getAttribute('data-seq')} ${row.querySelector('.message')?.textContent}`),
+    );
+  const before = await marked();
+  expect(before).toHaveLength(1);
+  const newest = Math.max(...(await viewer.ticks()));
+  // Rows are reused for other entries as the window moves: the mark must
+  // move with its entry, not stay with the row.
+  await expect.poll(async () => Math.max(...(await viewer.ticks())), { timeout: 10_000 }).toBeGreaterThan(newest + 2);
+  expect(await marked()).toEqual(before);
+});
+
+test('a page opened on a busy server keeps the whole replayed tail, newest first on screen, none twice', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  // More than the first short tail the page asks for, so the rest comes
+  // as history after it.
+  await expect
+    .poll(async () => (await viewer.apiJson('/api/logs?limit=600')).length, { timeout: 90_000 })
+    .toBe(600);
+  await viewer.openLive();
+  await expect
+    .poll(async () => Number(/of (\d+) lines/.exec((await viewer.rowCount.textContent()) ?? '')?.[1] ?? 0), {
+      timeout: 20_000,
+    })
+    .toBeGreaterThanOrEqual(600);
+  // Around where the short tail and the history page meet, the entries run
+  // on one by one.
+  await viewer.scroller.hover();
+  await page.mouse.wheel(0, -22 * 210);
+  await expect(viewer.follow).toHaveAttribute('aria-pressed', 'false');
+  const seqs = (await viewer.rowAttributes('data-seq')).map(Number);
+  expect(seqs.length).toBeGreaterThan(10);
+  for (let i = 1; i < seqs.length; i++) {
+    expect(seqs[i]).toBe(seqs[i - 1] + 1);
+  }
+});
