@@ -31,3 +31,24 @@ test('filters live in the URL: a link reopens the view, back and forward move be
   await page.goForward();
   await expect(viewer.searchRegex).toHaveAttribute('aria-pressed', 'true');
 });
+
+test('typing filters the rows at once and the URL catches up with every key', async ({ page }) => {
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.chooseProcesses('ticker');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible();
+  // Keys as fast as they come: the URL is written after the rows each
+  // time, and the last text wins.
+  await viewer.search.pressSequentially('tick 1', { delay: 0 });
+  await expect(viewer.search).toHaveValue('tick 1');
+  await expect.poll(() => new URL(page.url()).searchParams.get('q')).toBe('tick 1');
+  await expect(viewer.rowsOf('ticker').first()).toBeVisible();
+  for (const text of await viewer.messages()) {
+    expect(text).toContain('tick 1');
+  }
+  // Typing replaced the history entry the process choice made: back goes
+  // to the view before that, not to a half-typed search.
+  await page.goBack();
+  await expect(viewer.processPicker).not.toHaveText('ticker');
+  expect(new URL(page.url()).searchParams.get('q')).toBeNull();
+});

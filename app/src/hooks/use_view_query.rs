@@ -38,14 +38,31 @@ impl ViewQueryHandle {
 
 /// The view in the URL's query string. Back and forward move between
 /// views because every change (but typing) is a history entry.
+///
+/// A typed change (`replace`) is the view at once, and reaches the URL
+/// only after the next frame is painted: the rows it filters come first,
+/// the router's work and everything that follows the URL after them.
 pub fn use_view_query() -> ViewQueryHandle {
     let query = use_query_map();
-    let view = Memo::new(move |_| {
+    let in_url = Memo::new(move |_| {
         query.with(|map| ViewQuery::from_pairs(map.into_iter().map(|(k, v)| (k.as_ref(), v))))
+    });
+    // A typed view not yet in the URL, and how many URL updates are due.
+    let typed = RwSignal::new(None::<ViewQuery>);
+    let due = StoredValue::new(0u32);
+    let view = Memo::new(move |_| typed.get().unwrap_or_else(|| in_url.get()));
+    // The URL changed: it now holds the typed view, or it moved on its own
+    // (back, forward, a link) while no update of ours was due.
+    Effect::new(move |_| {
+        let url = in_url.get();
+        let settled = typed.with_untracked(|t| t.as_ref().is_none_or(|t| *t == url));
+        if settled || due.get_value() == 0 {
+            typed.set(None);
+        }
     });
     let navigate = use_navigate();
     let location = use_location();
-    let set = move |next: ViewQuery, replace: bool| {
+    let go = move |next: &ViewQuery, replace: bool| {
         let path = location.pathname.get_untracked();
         navigate(
             &format!("{path}{}", next.to_query_string()),
@@ -56,8 +73,34 @@ pub fn use_view_query() -> ViewQueryHandle {
             },
         );
     };
+    let set = move |next: ViewQuery, replace: bool| {
+        // The view at once; the URL catches up (the effect above lets go
+        // of this once it has).
+        typed.set(Some(next.clone()));
+        if !replace {
+            go(&next, false);
+            return;
+        }
+        due.update_value(|d| *d += 1);
+        let go = go.clone();
+        after_paint(move || {
+            due.update_value(|d| *d = d.saturating_sub(1));
+            if let Some(next) = typed.get_untracked() {
+                go(&next, true);
+            }
+        });
+    };
     ViewQueryHandle {
         view,
         set: StoredValue::new(Box::new(set)),
     }
+}
+
+/// Runs `f` once the next frame has been painted (a timeout queued from
+/// the frame's callback runs after its paint); on the server, at once.
+fn after_paint(f: impl FnOnce() + 'static) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || set_timeout(f, std::time::Duration::ZERO));
+    #[cfg(not(feature = "hydrate"))]
+    f();
 }
