@@ -296,6 +296,10 @@ mod browser {
 
     /// Entries fetched per "load older".
     const HISTORY_PAGE: usize = 1000;
+    /// The first connection asks for only this many of the newest entries,
+    /// so that the first rows show at once; the rest of the tail follows as
+    /// a page of history once they have.
+    const FIRST_TAIL: usize = 200;
 
     /// Starts the connection once the page is live in the browser; unmounting
     /// the component closes the socket and ends the loop.
@@ -330,6 +334,15 @@ mod browser {
         let mut run_id: Option<String> = None;
         loop {
             let mut connected = false;
+            // The first time, with no history to load before the stream,
+            // the socket opens while the server's info is on its way.
+            let early = (run_id.is_none() && !wants_initial_history(&stream)).then(|| {
+                let tail = stream.options.with_value(|o| o.tail);
+                (
+                    WebSocket::open(&live_url(&stream, tail.min(FIRST_TAIL))),
+                    tail,
+                )
+            });
             match fetch_info().await {
                 Ok(info) => {
                     let numbering = match &info.cluster {
@@ -345,17 +358,15 @@ mod browser {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
-                    let resume = stream.store.with_untracked(|s| s.last_seq());
-                    let start = match resume {
-                        Some(seq) => format!("since={seq}"),
-                        None => format!("tail={}", stream.options.with_value(|o| o.tail)),
+                    let (socket, rest) = match early {
+                        Some((socket, tail)) => (socket, tail.saturating_sub(FIRST_TAIL)),
+                        None => {
+                            let tail = stream.options.with_value(|o| o.tail);
+                            (WebSocket::open(&live_url(&stream, tail)), 0)
+                        }
                     };
-                    let url = socket_url(&format!(
-                        "/ws/logs?format=json&batch=1&{start}{}",
-                        process_param(&stream)
-                    ));
-                    if let Ok(socket) = WebSocket::open(&url) {
-                        connected = run_session(socket, stream).await;
+                    if let Ok(socket) = socket {
+                        connected = run_session(socket, stream, rest).await;
                     }
                 }
                 Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
@@ -369,6 +380,28 @@ mod browser {
             });
             retry.wait().await;
         }
+    }
+
+    /// `/ws/logs` from where the kept entries end, or with the newest
+    /// `tail` entries.
+    fn live_url(stream: &LogStream, tail: usize) -> String {
+        let start = match stream.store.with_untracked(|s| s.last_seq()) {
+            Some(seq) => format!("since={seq}"),
+            None => format!("tail={tail}"),
+        };
+        socket_url(&format!(
+            "/ws/logs?format=json&batch=1&{start}{}",
+            process_param(stream)
+        ))
+    }
+
+    /// Whether the page loads history before it follows the stream (see
+    /// [`load_initial_history`]).
+    fn wants_initial_history(stream: &LogStream) -> bool {
+        stream.history.with_untracked(Option::is_none)
+            && stream
+                .options
+                .with_value(|o| o.process.is_some() || !o.initial_query.is_empty())
     }
 
     /// On the per-process page: everything since the process last started;
@@ -487,6 +520,28 @@ mod browser {
         });
     }
 
+    /// Adds up to `limit` entries older than the oldest kept, from the
+    /// history, while the page is live.
+    fn load_before_oldest(stream: LogStream, limit: usize) {
+        let Some(before) = stream.store.with_untracked(|s| s.oldest_seq()) else {
+            return;
+        };
+        spawn_local(async move {
+            let query = format!(
+                "limit={limit}&before_seq={before}{}",
+                process_param(&stream)
+            );
+            let answer = fetch_history(&query).await;
+            if stream.history.with_untracked(Option::is_some) {
+                return;
+            }
+            match answer {
+                Ok(newest_first) => stream.merge_history(newest_first),
+                Err(error) => stream.history_error.set(Some(error)),
+            }
+        });
+    }
+
     /// A notice shown only in this page, in the shape of an entry.
     fn local_notice(message: &str) -> LogEntry {
         LogEntry {
@@ -504,7 +559,10 @@ mod browser {
     }
 
     /// Reads one connection until it closes; true if it was ever open.
-    async fn run_session(mut socket: WebSocket, stream: LogStream) -> bool {
+    /// With `rest`, once the first entries are shown, up to that many
+    /// entries older than them are loaded from the history (a first
+    /// connection asked for a short tail).
+    async fn run_session(mut socket: WebSocket, stream: LogStream, rest: usize) -> bool {
         // gloo-net's sink becomes ready when the socket opens or fails.
         let _ = poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
         if !matches!(socket.state(), State::Open) {
@@ -512,6 +570,9 @@ mod browser {
         }
         stream.status.set(ConnectionStatus::Live);
         let batcher = FrameBatcher::new(stream);
+        if rest > 0 {
+            batcher.after_first(move || load_before_oldest(stream, rest));
+        }
         while let Some(message) = socket.next().await {
             match message {
                 Ok(Message::Text(text)) => {
@@ -539,10 +600,14 @@ mod browser {
     /// Collects entries between animation frames and hands them to the
     /// stream once per frame, so a burst of thousands of lines costs one
     /// re-render instead of thousands.
+    type Then = Box<dyn FnOnce()>;
+
     struct FrameBatcher {
         pending: Rc<RefCell<Vec<LogEntry>>>,
         scheduled: Rc<Cell<bool>>,
         stream: LogStream,
+        /// Called once, after the first batch is shown.
+        first: Rc<RefCell<Option<Then>>>,
     }
 
     impl FrameBatcher {
@@ -551,7 +616,12 @@ mod browser {
                 pending: Rc::default(),
                 scheduled: Rc::default(),
                 stream,
+                first: Rc::default(),
             }
+        }
+
+        fn after_first(&self, then: impl FnOnce() + 'static) {
+            *self.first.borrow_mut() = Some(Box::new(then));
         }
 
         fn push(&self, entries: Vec<LogEntry>) {
@@ -569,12 +639,19 @@ mod browser {
             if self.scheduled.replace(true) {
                 return;
             }
-            let (pending, scheduled, stream) =
-                (self.pending.clone(), self.scheduled.clone(), self.stream);
+            let (pending, scheduled, stream, first) = (
+                self.pending.clone(),
+                self.scheduled.clone(),
+                self.stream,
+                self.first.clone(),
+            );
             request_animation_frame(move || {
                 scheduled.set(false);
                 let batch = std::mem::take(&mut *pending.borrow_mut());
                 stream.receive(batch);
+                if let Some(then) = first.borrow_mut().take() {
+                    then();
+                }
             });
         }
     }
