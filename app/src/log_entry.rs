@@ -87,6 +87,14 @@ pub fn format_timestamp(timestamp: &DateTime<Utc>) -> String {
     timestamp.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// How many entries a `/ws/logs` frame (one entry as JSON, or a batch of
+/// them) holds, without parsing it: each entry has one `"seq":` key, and a
+/// `"` inside a JSON string is always escaped, so that text appears nowhere
+/// else.
+pub fn entries_in_frame(frame: &str) -> u64 {
+    frame.matches("\"seq\":").count() as u64
+}
+
 /// Serde adapter for the protocol's timestamp format.
 pub mod rfc3339_millis {
     use chrono::{DateTime, Utc};
@@ -131,6 +139,18 @@ mod tests {
             dropped: None,
             node: None,
         }
+    }
+
+    #[test]
+    fn a_frame_is_counted_by_its_entries_whatever_their_messages_hold() {
+        let mut tricky = sample();
+        tricky.message = r#"{"seq": 5, "seq":6} \"seq\": "seq":"#.into();
+        let batch = vec![sample(), tricky.clone(), sample()];
+        let frame = serde_json::to_string(&batch).expect("batch serialises");
+        assert_eq!(entries_in_frame(&frame), 3);
+        let one = serde_json::to_string(&tricky).expect("entry serialises");
+        assert_eq!(entries_in_frame(&one), 1);
+        assert_eq!(entries_in_frame("[]"), 0);
     }
 
     #[test]

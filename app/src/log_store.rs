@@ -195,6 +195,45 @@ impl LogStore {
     }
 }
 
+/// Entries received and waiting for the next frame, and a count of those
+/// skipped because too many were waiting already.
+#[derive(Debug, Default)]
+pub struct Backlog {
+    waiting: Vec<LogEntry>,
+    skipped: u64,
+}
+
+impl Backlog {
+    /// Whether `limit` entries or more are waiting.
+    pub fn at_least(&self, limit: usize) -> bool {
+        self.waiting.len() >= limit
+    }
+
+    /// Adds received entries; of all waiting, only the newest `keep` stay
+    /// (a page that gets no frames, being hidden, could not show more).
+    pub fn push(&mut self, entries: Vec<LogEntry>, keep: usize) {
+        self.waiting.extend(entries);
+        if self.waiting.len() > keep {
+            let excess = self.waiting.len() - keep;
+            self.waiting.drain(..excess);
+        }
+    }
+
+    /// Counts `entries` received and not read.
+    pub fn skip(&mut self, entries: u64) {
+        self.skipped += entries;
+    }
+
+    /// Everything waiting, oldest first, and how many were skipped after
+    /// it; the backlog is empty again.
+    pub fn take(&mut self) -> (Vec<LogEntry>, u64) {
+        (
+            std::mem::take(&mut self.waiting),
+            std::mem::take(&mut self.skipped),
+        )
+    }
+}
+
 /// What an append changed in the visible rows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Appended {
@@ -282,6 +321,25 @@ mod tests {
 
     fn seqs(store: &LogStore) -> Vec<u64> {
         store.visible().iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn a_backlog_keeps_the_newest_and_counts_what_was_skipped() {
+        let mut backlog = Backlog::default();
+        backlog.push((1..=3).map(|s| entry(s, "a", Level::Info)).collect(), 4);
+        assert!(backlog.at_least(3));
+        assert!(!backlog.at_least(4));
+        backlog.push((4..=6).map(|s| entry(s, "a", Level::Info)).collect(), 4);
+        backlog.skip(10);
+        backlog.skip(5);
+        let (waiting, skipped) = backlog.take();
+        assert_eq!(
+            waiting.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [3, 4, 5, 6]
+        );
+        assert_eq!(skipped, 15);
+        assert_eq!(backlog.take().1, 0);
+        assert!(!backlog.at_least(1));
     }
 
     #[test]

@@ -165,6 +165,12 @@ pub fn FilterBar() -> impl IntoView {
                 <ThemeToggle/>
             </div>
             <span class="row-count" data-testid="row-count">{shown} " of " {total} " lines"</span>
+            <Show when=move || { viewer.stream.skipped.get() > 0 }>
+                <span class="skipped-count" data-testid="skipped-count" role="status"
+                    title="Lines that came faster than this page could show them; the list marks where">
+                    {move || format!("{} skipped", viewer.stream.skipped.get())}
+                </span>
+            </Show>
             <ConnectionBadge status=viewer.stream.status/>
             <ClusterBadge/>
         </header>

@@ -114,6 +114,9 @@ pub struct LogStream {
     pub paused: RwSignal<bool>,
     /// How many entries are held back.
     pub held: RwSignal<usize>,
+    /// Entries that came faster than the page could show them and were
+    /// skipped (each run of them also leaves a notice among the rows).
+    pub skipped: RwSignal<u64>,
     held_entries: StoredValue<Vec<LogEntry>>,
     pub last_change: RwSignal<Change>,
     keep: RwSignal<Arc<EntryFilter>>,
@@ -142,6 +145,7 @@ impl LogStream {
             status: RwSignal::new(ConnectionStatus::Connecting),
             paused: RwSignal::new(false),
             held: RwSignal::new(0),
+            skipped: RwSignal::new(0),
             held_entries: StoredValue::new(Vec::new()),
             last_change: RwSignal::new(Change::default()),
             keep: RwSignal::new(Arc::new(EntryFilter::default())),
@@ -216,6 +220,7 @@ impl LogStream {
     /// Forgets everything received.
     pub fn clear(&self) {
         self.store.update(LogStore::clear);
+        self.skipped.set(0);
         self.changed(Change::default());
     }
 
@@ -292,7 +297,8 @@ mod browser {
     use crate::api::{fetch_context, fetch_history, fetch_info, fetch_process};
     use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::level::Level;
-    use crate::log_entry::{LogEntry, Stream};
+    use crate::log_entry::{entries_in_frame, LogEntry, Stream};
+    use crate::log_store::Backlog;
 
     /// Entries fetched per "load older".
     const HISTORY_PAGE: usize = 1000;
@@ -352,7 +358,7 @@ mod browser {
                     if run_id.as_ref().is_some_and(|old| *old != numbering) {
                         // A new server run numbers its entries afresh.
                         stream.store.update(|s| s.reset_sequence());
-                        stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing")]);
+                        stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing", 0)]);
                     }
                     if run_id.is_none() && stream.history.with_untracked(Option::is_none) {
                         load_initial_history(&stream).await;
@@ -542,8 +548,9 @@ mod browser {
         });
     }
 
-    /// A notice shown only in this page, in the shape of an entry.
-    fn local_notice(message: &str) -> LogEntry {
+    /// A notice shown only in this page, in the shape of an entry; it
+    /// stands for `dropped` entries.
+    fn local_notice(message: &str, dropped: u64) -> LogEntry {
         LogEntry {
             message: message.to_owned(),
             level: Level::Warning,
@@ -553,7 +560,7 @@ mod browser {
             stream: Stream::System,
             pid: None,
             continued: false,
-            dropped: Some(0),
+            dropped: Some(dropped),
             node: None,
         }
     }
@@ -575,6 +582,9 @@ mod browser {
         }
         while let Some(message) = socket.next().await {
             match message {
+                Ok(Message::Text(text)) if batcher.behind() => {
+                    batcher.skip(entries_in_frame(&text));
+                }
                 Ok(Message::Text(text)) => {
                     let parsed = if text.starts_with('[') {
                         serde_json::from_str::<Vec<LogEntry>>(&text)
@@ -597,13 +607,20 @@ mod browser {
         true
     }
 
+    /// Entries waiting for the next frame at which a page in view is
+    /// behind: its frames stall while the stream comes faster than it can
+    /// show it. It then counts the frames that arrive instead of reading
+    /// them, until a frame has been shown, and says how many it skipped,
+    /// rather than freezing on a backlog that only grows.
+    const BEHIND_AT: usize = 20_000;
+
+    type Then = Box<dyn FnOnce()>;
+
     /// Collects entries between animation frames and hands them to the
     /// stream once per frame, so a burst of thousands of lines costs one
     /// re-render instead of thousands.
-    type Then = Box<dyn FnOnce()>;
-
     struct FrameBatcher {
-        pending: Rc<RefCell<Vec<LogEntry>>>,
+        pending: Rc<RefCell<Backlog>>,
         scheduled: Rc<Cell<bool>>,
         stream: LogStream,
         /// Called once, after the first batch is shown.
@@ -624,18 +641,23 @@ mod browser {
             *self.first.borrow_mut() = Some(Box::new(then));
         }
 
+        /// Whether the page is in view and further entries would only add
+        /// to a backlog it cannot show (a hidden page gets no frames at
+        /// all, and keeps the newest entries instead, below).
+        fn behind(&self) -> bool {
+            self.pending.borrow().at_least(BEHIND_AT) && !document().hidden()
+        }
+
+        /// Counts `entries` not read; the frame that is due says so.
+        fn skip(&self, entries: u64) {
+            self.pending.borrow_mut().skip(entries);
+        }
+
         fn push(&self, entries: Vec<LogEntry>) {
-            {
-                let capacity = self.stream.store.with_untracked(|s| s.capacity());
-                let mut pending = self.pending.borrow_mut();
-                pending.extend(entries);
-                // Hidden tabs get no animation frames; keep only what the
-                // buffer could hold anyway so memory stays bounded.
-                if pending.len() > capacity {
-                    let excess = pending.len() - capacity;
-                    pending.drain(..excess);
-                }
-            }
+            // Hidden tabs get no animation frames; keep only what the
+            // buffer could hold anyway so memory stays bounded.
+            let capacity = self.stream.store.with_untracked(|s| s.capacity());
+            self.pending.borrow_mut().push(entries, capacity);
             if self.scheduled.replace(true) {
                 return;
             }
@@ -647,7 +669,15 @@ mod browser {
             );
             request_animation_frame(move || {
                 scheduled.set(false);
-                let batch = std::mem::take(&mut *pending.borrow_mut());
+                // Everything skipped came after what was waiting.
+                let (mut batch, skipped) = pending.borrow_mut().take();
+                if skipped > 0 {
+                    batch.push(local_notice(
+                        &format!("{skipped} lines skipped: they came faster than this page could show them"),
+                        skipped,
+                    ));
+                    stream.skipped.update(|n| *n += skipped);
+                }
                 stream.receive(batch);
                 if let Some(then) = first.borrow_mut().take() {
                     then();
