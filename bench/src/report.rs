@@ -68,7 +68,117 @@ pub struct BrowserResult {
     /// printed after it began, and to the end of the wasm's download.
     pub first_load_ms: Vec<f64>,
     pub first_load_wasm_ms: Vec<Option<f64>>,
+    /// The high-rate stream after the filters.
+    pub high: Option<HighRate>,
     pub error: Option<String>,
+}
+
+/// The viewer under a stream faster than it can be expected to show
+/// (issue #16: 50 000 lines/s).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HighRate {
+    pub rate: u64,
+    pub stream_s: f64,
+    pub lines_printed: u64,
+    pub rows_kept: Option<u64>,
+    /// Lines the page said it skipped.
+    pub skipped: u64,
+    pub long_tasks_over_100: u64,
+    pub long_task_max_ms: f64,
+    pub frame_p99_ms: Option<f64>,
+    /// Per click: the longest Event Timing duration of its events; none
+    /// when the browser reported none (it reports only 16 ms or more).
+    pub input_ms: Vec<Option<f64>>,
+    pub heap_start_bytes: Option<u64>,
+    pub heap_end_bytes: Option<u64>,
+    pub wasm_start_bytes: Option<u64>,
+    pub wasm_end_bytes: Option<u64>,
+    pub note: Option<String>,
+}
+
+/// Issue #16 at 50 000 lines/s: no task over 100 ms, a click answered
+/// within 100 ms, the page's memory (JS heap after a garbage collection,
+/// and wasm) grown by at most a tenth from before the stream to after it.
+const HIGH_TASK_MS: f64 = 100.0;
+const HIGH_INPUT_MS: f64 = 100.0;
+const HIGH_MEMORY_GROWTH: f64 = 0.10;
+
+impl HighRate {
+    /// The slowest click; one the browser did not report took under 16 ms.
+    fn input_max_ms(&self) -> Option<f64> {
+        if self.input_ms.is_empty() {
+            return None;
+        }
+        Some(
+            self.input_ms
+                .iter()
+                .map(|m| m.unwrap_or(0.0))
+                .fold(0.0, f64::max),
+        )
+    }
+
+    fn memory(start: Option<u64>, end: Option<u64>) -> Option<(u64, u64)> {
+        Some((start?, end?))
+    }
+
+    /// JS heap and wasm memory together, early and at the end.
+    fn memory_total(&self) -> Option<(u64, u64)> {
+        let (heap0, heap1) = Self::memory(self.heap_start_bytes, self.heap_end_bytes)?;
+        let (wasm0, wasm1) = Self::memory(self.wasm_start_bytes, self.wasm_end_bytes)?;
+        Some((heap0 + wasm0, heap1 + wasm1))
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn memory_flat(&self) -> Option<bool> {
+        self.memory_total()
+            .map(|(start, end)| end as f64 <= start as f64 * (1.0 + HIGH_MEMORY_GROWTH))
+    }
+
+    fn met(&self) -> Option<bool> {
+        let input = self.input_max_ms()?;
+        let flat = self.memory_flat()?;
+        Some(
+            self.long_tasks_over_100 == 0
+                && self.long_task_max_ms <= HIGH_TASK_MS
+                && input < HIGH_INPUT_MS
+                && flat,
+        )
+    }
+
+    fn text(&self) -> String {
+        let inputs = self
+            .input_ms
+            .iter()
+            .map(|m| m.map_or("<16".into(), |m| format!("{m:.0}")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let memory = self
+            .memory_total()
+            .map_or("memory –".into(), |(start, end)| {
+                format!(
+                    "heap + wasm {} → {}",
+                    bytes_mib(Some(start)),
+                    bytes_mib(Some(end))
+                )
+            });
+        format!(
+            "{} lines at {} lines/s in {:.0} s; {} tasks over 100 ms (longest {}); clicks answered in {} ms; {}; {} rows kept, {} lines skipped{}",
+            int(self.lines_printed as f64),
+            int(self.rate as f64),
+            self.stream_s,
+            self.long_tasks_over_100,
+            ms(Some(self.long_task_max_ms)),
+            inputs,
+            memory,
+            self.rows_kept.map_or("–".into(), |r| int(r as f64)),
+            int(self.skipped as f64),
+            self.note
+                .as_ref()
+                .map(|n| format!("; {n}"))
+                .unwrap_or_default()
+        )
+    }
 }
 
 /// One of the site's files: its bytes as they are, `gzip -9`'d, and as
@@ -587,6 +697,12 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
                 b.first_load_text(),
                 yes_no(b.first_load_met())
             );
+            let _ = writeln!(
+                w,
+                "| viewer at 50k lines/s: no task > 100 ms, clicks answered < 100 ms, memory flat | {} | {} |",
+                b.high.as_ref().map_or("not measured".into(), HighRate::text),
+                yes_no(b.high.as_ref().and_then(HighRate::met))
+            );
         }
         Some(b) => {
             let _ = writeln!(
@@ -863,6 +979,15 @@ fn browser_section(w: &mut String, browser: Option<&BrowserResult>) {
         b.first_load_text(),
         yes_no(b.first_load_met())
     );
+    if let Some(high) = &b.high {
+        let _ = writeln!(
+            w,
+            "| a faster stream, after the filters | {}; frame p99 {} | no task > 100 ms, clicks < 100 ms, memory flat | {} |",
+            high.text(),
+            ms(high.frame_p99_ms),
+            yes_no(high.met())
+        );
+    }
     for file in &b.bundle {
         let (target, met) = if file.path.ends_with(".wasm") {
             ("≤ 400 KB gzipped", yes_no(b.bundle_met()))
@@ -1168,5 +1293,52 @@ mod tests {
         );
         assert!(target_row(&missed, "| viewer: wasm").ends_with("| **no** |"));
         assert!(target_row(&missed, "| viewer: first live row").ends_with("| **no** |"));
+    }
+
+    fn high(long_task_max_ms: f64, input_ms: &[Option<f64>], wasm_end: u64) -> BrowserResult {
+        BrowserResult {
+            high: Some(HighRate {
+                rate: 50_000,
+                stream_s: 20.4,
+                lines_printed: 1_000_000,
+                rows_kept: Some(100_000),
+                skipped: 0,
+                long_tasks_over_100: u64::from(long_task_max_ms > 100.0),
+                long_task_max_ms,
+                frame_p99_ms: Some(33.3),
+                input_ms: input_ms.to_vec(),
+                heap_start_bytes: Some(8 << 20),
+                heap_end_bytes: Some(9 << 20),
+                wasm_start_bytes: Some(32 << 20),
+                wasm_end_bytes: Some(wasm_end),
+                note: None,
+            }),
+            ..browser(399_000, &[250.0])
+        }
+    }
+
+    #[test]
+    fn the_high_rate_target_needs_short_tasks_quick_clicks_and_flat_memory() {
+        let row = |b: &BrowserResult| {
+            target_row(
+                &render(&Machine::default(), &[], Some(b)),
+                "| viewer at 50k",
+            )
+            .to_owned()
+        };
+        let met = row(&high(89.0, &[None, Some(24.0), None], 32 << 20));
+        assert!(met.contains("clicks answered in <16, 24, <16 ms"), "{met}");
+        assert!(met.contains("heap + wasm 40.0 MiB → 41.0 MiB"), "{met}");
+        assert!(met.ends_with("| **yes** |"), "{met}");
+        // A task over 100 ms, a slow click, memory grown by a fifth.
+        for missed in [
+            high(114.0, &[None], 32 << 20),
+            high(89.0, &[None, Some(104.0)], 32 << 20),
+            high(89.0, &[None], 40 << 20),
+        ] {
+            assert!(row(&missed).ends_with("| **no** |"), "{}", row(&missed));
+        }
+        let unmeasured = row(&browser(399_000, &[250.0]));
+        assert!(unmeasured.contains("not measured"), "{unmeasured}");
     }
 }

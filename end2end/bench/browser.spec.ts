@@ -6,7 +6,10 @@
 // to apply over the kept rows once the stream has stopped: from dispatching
 // the search box's `input` event (regex toggle on) to the rendered frame
 // showing the new "N of M lines", and the same for clearing the search; a
-// few times each. Everything measured is written to
+// few times each. Then a high-rate stream (BENCH_BROWSER_HIGH_RATE, default
+// 50 000 lines/s for BENCH_BROWSER_HIGH_SECONDS, 20): tasks over 100 ms,
+// clicks on the UTC toggle timed by the Event Timing API, memory early and
+// at the end, and the lines the page says it skipped. Everything measured is written to
 // BENCH_BROWSER_OUT (default bench/results-full/browser.json) in the shape of
 // `BrowserResult` (bench/src/report.rs), also when something fails.
 //
@@ -14,6 +17,8 @@
 // waits for the machine to be quiet. Environment:
 //
 //   BENCH_BROWSER_RATE, BENCH_BROWSER_SECONDS   the stream (10000, 30)
+//   BENCH_BROWSER_HIGH_RATE, BENCH_BROWSER_HIGH_SECONDS
+//                             the high-rate stream (50000, 20)
 //   BENCH_BROWSER_PATTERN     the regex timed (default `seq=\d*7 t=`: one row
 //                             in ten of bench-gen's lines)
 //   BENCH_BROWSER_FILTER_RUNS how many times it is applied and cleared (5)
@@ -59,6 +64,16 @@ const OUT = path.resolve(
 const LINE_BYTES = 110;
 /** The second, profiled stream (after the measured window). */
 const PROFILE_SECONDS = Math.min(5, SECONDS);
+/**
+ * The high-rate scenario (issue #16), after the filters: the page must stay
+ * responsive (no task over 100 ms, a click answered within 100 ms) with its
+ * memory flat, keeping what it can and saying what it skipped.
+ */
+const HIGH_RATE = positive('BENCH_BROWSER_HIGH_RATE', 50_000);
+const HIGH_SECONDS = positive('BENCH_BROWSER_HIGH_SECONDS', 20);
+/** A click on the UTC toggle this often while the high-rate stream runs. */
+const CLICK_EVERY_MS = 2_000;
+const HIGH_LONG_TASK_MS = 100;
 
 /** First load: cold loads timed, while a process prints this many lines/s for this long. */
 const FIRST_LOAD_RUNS = 5;
@@ -116,7 +131,36 @@ interface BrowserResult {
   bundle: BundleFile[];
   first_load_ms: number[];
   first_load_wasm_ms: (number | null)[];
+  high: HighRateResult | null;
   error: string | null;
+}
+
+/** The high-rate scenario (bench/src/report.rs `HighRate`). */
+interface HighRateResult {
+  rate: number;
+  stream_s: number;
+  lines_printed: number;
+  rows_kept: number | null;
+  /** What the page's "N skipped" said at the end (0: none skipped). */
+  skipped: number;
+  long_tasks_over_100: number;
+  long_task_max_ms: number;
+  frame_p99_ms: number | null;
+  /**
+   * Per click on the UTC toggle: the longest Event Timing duration of its
+   * events (input delay, handlers and the next paint); null when the browser
+   * reported none, which it does only for events under 16 ms.
+   */
+  input_ms: (number | null)[];
+  /**
+   * JS heap (after a forced garbage collection) and wasm memory before the
+   * high-rate stream (the rows kept already full) and after it.
+   */
+  heap_start_bytes: number | null;
+  heap_end_bytes: number | null;
+  wasm_start_bytes: number | null;
+  wasm_end_bytes: number | null;
+  note: string | null;
 }
 
 /** One of the site's files as the server sends it. */
@@ -166,6 +210,7 @@ test('the viewer at 10 000 lines/s', async ({ page, browser }) => {
     let stream: Generator;
     let profiled: Generator | undefined;
     let trickle: Generator | undefined;
+    let high: Generator | undefined;
     if (process.env.BENCH_BROWSER_URL) {
       url = process.env.BENCH_BROWSER_URL;
       stream = {
@@ -176,7 +221,7 @@ test('the viewer at 10 000 lines/s', async ({ page, browser }) => {
     } else {
       server = await Server.start();
       url = server.url;
-      [stream, profiled, trickle] = server.generators;
+      [stream, profiled, trickle, high] = server.generators;
     }
 
     result.bundle = await bundleFiles(url);
@@ -253,6 +298,11 @@ test('the viewer at 10 000 lines/s', async ({ page, browser }) => {
     const filterEnd = await now(page);
     result.long_tasks_filter = within((await readProbes(page)).longTasks, filterStart, filterEnd).length;
 
+    if (high) {
+      await page.waitForTimeout(SETTLE_MS);
+      result.high = await highRate(page, viewer, high);
+    }
+
     // Where the time goes, profiled after (not during) the measured window.
     result.diagnosis = [...notes, ...(await diagnose(browser, page, viewer, cdp, profiled))];
     if (pageErrors.length > 0) {
@@ -308,8 +358,80 @@ function emptyResult(): BrowserResult {
     bundle: [],
     first_load_ms: [],
     first_load_wasm_ms: [],
+    high: null,
     error: null,
   };
+}
+
+/**
+ * The high-rate stream into the page as it is after the filters (every
+ * row kept already full): clicks the UTC toggle every CLICK_EVERY_MS
+ * meanwhile and times each through the Event Timing API; reads memory
+ * before and after, each time after a forced garbage collection (outside
+ * the window measured), so that what is compared is what the page holds.
+ */
+async function highRate(page: Page, viewer: LogViewerPage, gen: Generator): Promise<HighRateResult> {
+  const cdp = await page.context().newCDPSession(page);
+  const memory = async () => {
+    await cdp.send('HeapProfiler.collectGarbage');
+    const probes = await readProbes(page);
+    return { heap: probes.heapUsed, wasm: probes.wasmMemory };
+  };
+  const early = await memory();
+  await page.waitForTimeout(SETTLE_MS);
+  const start = await now(page);
+  fs.writeFileSync(gen.goFile, '');
+  const clicks: number[] = [];
+  let printed: GenReport | null = null;
+  const deadline = Date.now() + (HIGH_SECONDS * 1.5 + 30) * 1000;
+  while (printed === null) {
+    await sleep(CLICK_EVERY_MS);
+    clicks.push(await now(page));
+    await viewer.utc.click({ timeout: FILTER_DEADLINE_MS });
+    printed = readReport(gen);
+    if (printed === null && Date.now() > deadline) {
+      throw new Error(`the high-rate generator did not finish within ${HIGH_SECONDS * 1.5 + 30} s`);
+    }
+  }
+  const shown = await lastLineShown(page, printed.lines);
+  const probes = await readProbes(page);
+  const end = await memory();
+  const tasks = probes.longTasks.filter((t) => t.start >= start && t.start <= shown.at);
+  const skippedText = (await viewer.page.getByTestId('skipped-count').textContent({ timeout: 1_000 }).catch(() => null)) ?? '';
+  const counts = parseRowCount(await viewer.rowCount.textContent());
+  return {
+    rate: HIGH_RATE,
+    stream_s: (shown.at - start) / 1000,
+    lines_printed: printed.lines,
+    rows_kept: counts?.kept ?? null,
+    skipped: Number(/(\d+) skipped/.exec(skippedText)?.[1] ?? 0),
+    long_tasks_over_100: tasks.filter((t) => t.duration > HIGH_LONG_TASK_MS).length,
+    long_task_max_ms: round(Math.max(0, ...tasks.map((t) => t.duration))),
+    frame_p99_ms: percentile(frameIntervals(probes.frames, start, shown.at), 0.99),
+    input_ms: clicks.map((at, i) => {
+      const until = clicks[i + 1] ?? Infinity;
+      const mine = probes.events.filter((e) => e.start >= at && e.start < until);
+      return mine.length ? round(Math.max(...mine.map((e) => e.duration))) : null;
+    }),
+    heap_start_bytes: early.heap,
+    heap_end_bytes: end.heap,
+    wasm_start_bytes: early.wasm,
+    wasm_end_bytes: end.wasm,
+    note:
+      shown.behind === null
+        ? null
+        : `${CATCH_UP_DEADLINE_MS / 1000} s after the generator finished the newest row was line ${shown.behind} of ${printed.lines}`,
+  };
+}
+
+/** bench-gen's final report, if it has written it. */
+function readReport(gen: Generator): GenReport | null {
+  try {
+    const report = JSON.parse(fs.readFileSync(gen.report, 'utf8')) as GenReport;
+    return report.done ? report : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -321,6 +443,7 @@ async function installProbes(page: Page): Promise<void> {
     const probes = {
       longTasks: [] as { start: number; duration: number }[],
       frames: [] as number[],
+      events: [] as { name: string; start: number; duration: number }[],
       wasmMemory: null as WebAssembly.Memory | null,
     };
     (window as any).__benchProbes = probes;
@@ -329,6 +452,12 @@ async function installProbes(page: Page): Promise<void> {
         probes.longTasks.push({ start: entry.startTime, duration: entry.duration });
       }
     }).observe({ type: 'longtask', buffered: true });
+    // Input answered: Event Timing reports events of 16 ms or more.
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        probes.events.push({ name: entry.name, start: entry.startTime, duration: entry.duration });
+      }
+    }).observe({ type: 'event', durationThreshold: 16, buffered: true } as PerformanceObserverInit);
     const frame = (time: number) => {
       probes.frames.push(time);
       requestAnimationFrame(frame);
@@ -359,6 +488,7 @@ async function installProbes(page: Page): Promise<void> {
 interface Probes {
   longTasks: LongTask[];
   frames: number[];
+  events: { name: string; start: number; duration: number }[];
   heapUsed: number | null;
   wasmMemory: number | null;
 }
@@ -370,6 +500,7 @@ async function readProbes(page: Page): Promise<Probes> {
     return {
       longTasks: probes.longTasks.slice(),
       frames: probes.frames.slice(),
+      events: probes.events.slice(),
       heapUsed: memory ? memory.usedJSHeapSize : null,
       wasmMemory: probes.wasmMemory ? probes.wasmMemory.buffer.byteLength : null,
     };
@@ -873,7 +1004,7 @@ class Server {
   private constructor(
     private readonly child: ChildProcess,
     readonly url: string,
-    readonly generators: [Generator, Generator, Generator],
+    readonly generators: [Generator, Generator, Generator, Generator],
     private readonly dir: string,
   ) {}
 
@@ -910,11 +1041,12 @@ class Server {
     const [stream, streamArgv] = generator('gen0', SECONDS);
     const [profiled, profiledArgv] = generator('gen1', PROFILE_SECONDS);
     const [trickle, trickleArgv] = generator('gen2', FIRST_LOAD_STREAM_S, FIRST_LOAD_RATE);
+    const [high, highArgv] = generator('gen3', HIGH_SECONDS, HIGH_RATE);
     const config = path.join(dir, 'logdeck.toml');
     fs.writeFileSync(
       config,
       'name = "logdeck"\n' +
-        [streamArgv, profiledArgv, trickleArgv]
+        [streamArgv, profiledArgv, trickleArgv, highArgv]
           .map((argv, i) => `\n[[process]]\nname = "gen${i}"\ncommand = ${JSON.stringify(argv)}\nrestart = "no"\n`)
           .join(''),
     );
@@ -937,10 +1069,10 @@ class Server {
       url = await listeningUrl(child);
       await waitUntilServing(url);
     } catch (error) {
-      await new Server(child, url, [stream, profiled, trickle], dir).stop();
+      await new Server(child, url, [stream, profiled, trickle, high], dir).stop();
       throw error;
     }
-    return new Server(child, url, [stream, profiled, trickle], dir);
+    return new Server(child, url, [stream, profiled, trickle, high], dir);
   }
 
   /** SIGTERM (the server stops its processes), SIGKILL if it hangs. */
