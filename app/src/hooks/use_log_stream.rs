@@ -439,8 +439,13 @@ mod browser {
             None if !initial.is_empty() => format!("{initial}&limit={}", HISTORY_PAGE * 2),
             None => return,
         };
-        let answer = fetch_history(&query).await;
-        // The page may have moved to stored entries meanwhile.
+        merge_live_history(stream, &query).await;
+    }
+
+    /// Merges `GET /api/logs?{query}` into the live rows, unless the page
+    /// moved to stored entries meanwhile.
+    async fn merge_live_history(stream: &LogStream, query: &str) {
+        let answer = fetch_history(query).await;
         if stream.history.with_untracked(Option::is_some) {
             return;
         }
@@ -537,14 +542,7 @@ mod browser {
                 "limit={limit}&before_seq={before}{}",
                 process_param(&stream)
             );
-            let answer = fetch_history(&query).await;
-            if stream.history.with_untracked(Option::is_some) {
-                return;
-            }
-            match answer {
-                Ok(newest_first) => stream.merge_history(newest_first),
-                Err(error) => stream.history_error.set(Some(error)),
-            }
+            merge_live_history(&stream, &query).await;
         });
     }
 
