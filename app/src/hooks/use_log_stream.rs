@@ -302,10 +302,6 @@ mod browser {
 
     /// Entries fetched per "load older".
     const HISTORY_PAGE: usize = 1000;
-    /// The first connection asks for only this many of the newest entries,
-    /// so that the first rows show at once; the rest of the tail follows as
-    /// a page of history once they have.
-    const FIRST_TAIL: usize = 200;
 
     /// Starts the connection once the page is live in the browser; unmounting
     /// the component closes the socket and ends the loop.
@@ -342,13 +338,8 @@ mod browser {
             let mut connected = false;
             // The first time, with no history to load before the stream,
             // the socket opens while the server's info is on its way.
-            let early = (run_id.is_none() && !wants_initial_history(&stream)).then(|| {
-                let tail = stream.options.with_value(|o| o.tail);
-                (
-                    WebSocket::open(&live_url(&stream, tail.min(FIRST_TAIL))),
-                    tail,
-                )
-            });
+            let early = (run_id.is_none() && !wants_initial_history(&stream))
+                .then(|| WebSocket::open(&live_url(&stream)));
             match fetch_info().await {
                 Ok(info) => {
                     let numbering = match &info.cluster {
@@ -364,15 +355,9 @@ mod browser {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
-                    let (socket, rest) = match early {
-                        Some((socket, tail)) => (socket, tail.saturating_sub(FIRST_TAIL)),
-                        None => {
-                            let tail = stream.options.with_value(|o| o.tail);
-                            (WebSocket::open(&live_url(&stream, tail)), 0)
-                        }
-                    };
+                    let socket = early.unwrap_or_else(|| WebSocket::open(&live_url(&stream)));
                     if let Ok(socket) = socket {
-                        connected = run_session(socket, stream, rest).await;
+                        connected = run_session(socket, stream).await;
                     }
                 }
                 Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
@@ -388,12 +373,11 @@ mod browser {
         }
     }
 
-    /// `/ws/logs` from where the kept entries end, or with the newest
-    /// `tail` entries.
-    fn live_url(stream: &LogStream, tail: usize) -> String {
+    /// `/ws/logs` from where the kept entries end, or with the tail.
+    fn live_url(stream: &LogStream) -> String {
         let start = match stream.store.with_untracked(|s| s.last_seq()) {
             Some(seq) => format!("since={seq}"),
-            None => format!("tail={tail}"),
+            None => format!("tail={}", stream.options.with_value(|o| o.tail)),
         };
         socket_url(&format!(
             "/ws/logs?format=json&batch=1&{start}{}",
@@ -439,13 +423,8 @@ mod browser {
             None if !initial.is_empty() => format!("{initial}&limit={}", HISTORY_PAGE * 2),
             None => return,
         };
-        merge_live_history(stream, &query).await;
-    }
-
-    /// Merges `GET /api/logs?{query}` into the live rows, unless the page
-    /// moved to stored entries meanwhile.
-    async fn merge_live_history(stream: &LogStream, query: &str) {
-        let answer = fetch_history(query).await;
+        let answer = fetch_history(&query).await;
+        // The page may have moved to stored entries meanwhile.
         if stream.history.with_untracked(Option::is_some) {
             return;
         }
@@ -531,21 +510,6 @@ mod browser {
         });
     }
 
-    /// Adds up to `limit` entries older than the oldest kept, from the
-    /// history, while the page is live.
-    fn load_before_oldest(stream: LogStream, limit: usize) {
-        let Some(before) = stream.store.with_untracked(|s| s.oldest_seq()) else {
-            return;
-        };
-        spawn_local(async move {
-            let query = format!(
-                "limit={limit}&before_seq={before}{}",
-                process_param(&stream)
-            );
-            merge_live_history(&stream, &query).await;
-        });
-    }
-
     /// A notice shown only in this page, in the shape of an entry; it
     /// stands for `dropped` entries.
     fn local_notice(message: &str, dropped: u64) -> LogEntry {
@@ -564,10 +528,7 @@ mod browser {
     }
 
     /// Reads one connection until it closes; true if it was ever open.
-    /// With `rest`, once the first entries are shown, up to that many
-    /// entries older than them are loaded from the history (a first
-    /// connection asked for a short tail).
-    async fn run_session(mut socket: WebSocket, stream: LogStream, rest: usize) -> bool {
+    async fn run_session(mut socket: WebSocket, stream: LogStream) -> bool {
         // gloo-net's sink becomes ready when the socket opens or fails.
         let _ = poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
         if !matches!(socket.state(), State::Open) {
@@ -575,9 +536,6 @@ mod browser {
         }
         stream.status.set(ConnectionStatus::Live);
         let batcher = FrameBatcher::new(stream);
-        if rest > 0 {
-            batcher.after_first(move || load_before_oldest(stream, rest));
-        }
         while let Some(message) = socket.next().await {
             match message {
                 Ok(Message::Text(text)) if batcher.behind() => {
@@ -612,8 +570,6 @@ mod browser {
     /// rather than freezing on a backlog that only grows.
     const BEHIND_AT: usize = 20_000;
 
-    type Then = Box<dyn FnOnce()>;
-
     /// Collects entries between animation frames and hands them to the
     /// stream once per frame, so a burst of thousands of lines costs one
     /// re-render instead of thousands.
@@ -621,8 +577,6 @@ mod browser {
         pending: Rc<RefCell<Backlog>>,
         scheduled: Rc<Cell<bool>>,
         stream: LogStream,
-        /// Called once, after the first batch is shown.
-        first: Rc<RefCell<Option<Then>>>,
     }
 
     impl FrameBatcher {
@@ -631,12 +585,7 @@ mod browser {
                 pending: Rc::default(),
                 scheduled: Rc::default(),
                 stream,
-                first: Rc::default(),
             }
-        }
-
-        fn after_first(&self, then: impl FnOnce() + 'static) {
-            *self.first.borrow_mut() = Some(Box::new(then));
         }
 
         /// Whether the page is in view and further entries would only add
@@ -659,12 +608,8 @@ mod browser {
             if self.scheduled.replace(true) {
                 return;
             }
-            let (pending, scheduled, stream, first) = (
-                self.pending.clone(),
-                self.scheduled.clone(),
-                self.stream,
-                self.first.clone(),
-            );
+            let (pending, scheduled, stream) =
+                (self.pending.clone(), self.scheduled.clone(), self.stream);
             request_animation_frame(move || {
                 scheduled.set(false);
                 // Everything skipped came after what was waiting.
@@ -677,9 +622,6 @@ mod browser {
                     stream.skipped.update(|n| *n += skipped);
                 }
                 stream.receive(batch);
-                if let Some(then) = first.borrow_mut().take() {
-                    then();
-                }
             });
         }
     }
