@@ -76,8 +76,8 @@ test('a selected line stays marked on its own entry while new lines move the row
   expect(before.rows).toHaveLength(1);
   expect(before.rows[0].split(' ')[0]).toBe(before.details);
   const newest = Math.max(...(await viewer.ticks()));
-  // Rows are reused for other entries as the window moves: the mark must
-  // stay with the selected entry, not with the row that showed it.
+  // The rows move as new lines arrive: the mark must stay with the
+  // selected entry, not with a place in the list.
   await expect.poll(async () => Math.max(...(await viewer.ticks())), { timeout: 10_000 }).toBeGreaterThan(newest + 2);
   const after = await marked();
   expect(after.rows).toHaveLength(1);
@@ -86,8 +86,7 @@ test('a selected line stays marked on its own entry while new lines move the row
 
 test('a page opened on a busy server keeps the whole replayed tail, newest first on screen, none twice', async ({ page }) => {
   const viewer = new LogViewerPage(page);
-  // More than the first short tail the page asks for, so the rest comes
-  // as history after it.
+  // Hundreds of entries replayed over the WebSocket when the page opens.
   await expect
     .poll(async () => (await viewer.apiJson('/api/logs?limit=600')).length, { timeout: 90_000 })
     .toBe(600);
@@ -97,8 +96,8 @@ test('a page opened on a busy server keeps the whole replayed tail, newest first
       timeout: 20_000,
     })
     .toBeGreaterThanOrEqual(600);
-  // Around where the short tail and the history page meet, the entries run
-  // on one by one.
+  // A couple of hundred rows up from the newest, the entries run on one
+  // by one.
   await viewer.scroller.hover();
   await page.mouse.wheel(0, -22 * 210);
   await expect(viewer.follow).toHaveAttribute('aria-pressed', 'false');
