@@ -17,7 +17,11 @@ fn counter(gate: &std::path::Path, count: u32, extra: &str) -> String {
         name = "counter"
         command = """
         while [ ! -e '{gate}' ]; do sleep 0.02; done
-        i=1; while [ $i -le {count} ]; do echo "line $i"; i=$((i + 1)); done
+        i=1; while [ $i -le {count} ]; do
+            echo "line $i"
+            [ $((i % 50)) -eq 0 ] && sleep 0.01
+            i=$((i + 1))
+        done
         sleep 30
         """
         "#,
@@ -623,9 +627,39 @@ async fn the_store_answers_searches_ranges_the_histogram_and_context() {
         ))
         .await
         .json();
-    let in_range = messages(&range);
+    // Lines share a millisecond when they are read together: the answer is
+    // every line whose time is within the bounds (the pause after every 50th
+    // line usually keeps the first and last lines out).
+    let mut in_range = messages(&range);
+    in_range.sort();
+    let mut expected: Vec<String> = seen
+        .iter()
+        .filter(|e| {
+            (time_of(100).as_str()..=time_of(110).as_str())
+                .contains(&e["timestamp"].as_str().unwrap_or_default())
+        })
+        .map(|e| e["message"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(in_range, expected);
     assert!(in_range.contains(&"line 100".to_owned()) && in_range.contains(&"line 110".to_owned()));
-    assert!(!in_range.contains(&"line 300".to_owned()) && !in_range.contains(&"line 1".to_owned()));
+    // A millisecond outside the first or the last line's time: nothing.
+    let shifted = |i: usize, ms: i64| {
+        let time = chrono::DateTime::parse_from_rfc3339(&time_of(i)).expect("time");
+        (time + chrono::Duration::milliseconds(ms))
+            .to_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    for (from, to) in [
+        (shifted(1, -60_000), shifted(1, -1)),
+        (shifted(300, 1), shifted(300, 60_000)),
+    ] {
+        let outside = server
+            .get(&format!("/api/logs?process=counter&from={from}&to={to}"))
+            .await
+            .json();
+        assert!(messages(&outside).is_empty(), "{from}..{to}");
+    }
     let future = server
         .get("/api/logs?from=-0s&to=now&process=counter")
         .await
