@@ -8,7 +8,7 @@ use leptos::html;
 use leptos::prelude::*;
 use leptos::web_sys::HtmlDivElement;
 
-use crate::components::log_row::LogRow;
+use crate::components::log_row::{LogRow, Shown};
 use crate::hooks::use_viewer::ViewerContext;
 use crate::log_entry::LogEntry;
 
@@ -59,6 +59,22 @@ pub fn LogList() -> impl IntoView {
             )
         })
     });
+
+    let slots = Memo::new(move |_| window.with(|w| w.1.len()));
+    // The row of slot `slot` (made while the window reaches it), showing
+    // what is at that place. A slot past the window's end is about to be
+    // removed: it keeps what it showed.
+    let slot_row = move |slot: usize| {
+        let first = window.with_untracked(|w| w.1.get(slot).cloned())?;
+        let entry = Memo::new(move |previous: Option<&Shown>| {
+            window
+                .with(|w| w.1.get(slot).cloned())
+                .map(Shown)
+                .or_else(|| previous.cloned())
+                .unwrap_or_else(|| Shown(first.clone()))
+        });
+        Some(view! { <LogRow entry/> })
+    };
 
     let scroll_to = move |el: &HtmlDivElement, top: i32| {
         if el.scroll_top() != top {
@@ -276,10 +292,12 @@ pub fn LogList() -> impl IntoView {
                         class="log-window"
                         style:transform=move || format!("translateY({}px)", window.with(|w| w.0) as i32 * ROW_HEIGHT)
                     >
+                        // One row per slot of the window, each showing
+                        // whichever entry is at its place now.
                         <For
-                            each=move || window.with(|w| w.1.clone())
-                            key=|entry| Arc::as_ptr(entry) as usize
-                            children=|entry| view! { <LogRow entry/> }
+                            each=move || 0..slots.get()
+                            key=|slot| *slot
+                            children=slot_row
                         />
                     </div>
                 </div>

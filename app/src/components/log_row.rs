@@ -1,6 +1,11 @@
-//! One row per entry: time, level, process and the message's first line
+//! One row of the list: time, level, process and the message's first line
 //! with its ANSI colours and search matches. Text is always set as text
 //! nodes, so markup in a log line shows as text and never runs.
+//!
+//! A row is a slot of the list's window, not one entry: when the window
+//! moves (every frame while following a busy stream) the same elements
+//! show other entries, their attributes and text updated in place, instead
+//! of a row being built and another torn down per entry.
 
 use std::sync::Arc;
 
@@ -13,70 +18,95 @@ use crate::hooks::use_viewer::ViewerContext;
 use crate::log_entry::LogEntry;
 use crate::search::highlight_segments;
 
+/// The entry a row shows; equal only to itself, so that a slot updates
+/// when it is given another entry, however alike, and never compares text.
+#[derive(Clone, Debug)]
+pub struct Shown(pub Arc<LogEntry>);
+
+impl PartialEq for Shown {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 #[component]
-pub fn LogRow(entry: Arc<LogEntry>) -> impl IntoView {
+pub fn LogRow(entry: Memo<Shown>) -> impl IntoView {
     let viewer = expect_context::<ViewerContext>();
-    if let Some(dropped) = entry.dropped {
-        return view! {
+    // Only a change between a notice and a line rebuilds the row.
+    let dropped = Memo::new(move |_| entry.with(|e| e.0.dropped));
+    move || match dropped.get() {
+        Some(dropped) => view! {
             <div class="log-row marker" data-testid="marker-row" data-dropped=dropped role="row">
-                <span class="marker-text">"⚠ " {entry.message.clone()}</span>
+                <span class="marker-text">"⚠ " {move || entry.with(|e| e.0.message.clone())}</span>
             </div>
         }
-        .into_any();
+        .into_any(),
+        None => entry_row(viewer, entry).into_any(),
     }
-    let level = entry.level;
-    let mut lines = entry.message.lines();
-    let first_line = lines.next().unwrap_or_default().to_owned();
-    let more_lines = lines.count();
-    let timestamp = entry.timestamp;
-    let seq = entry.seq;
+}
+
+/// A row for an entry that is a line (not a notice).
+fn entry_row(viewer: ViewerContext, entry: Memo<Shown>) -> impl IntoView {
+    let seq = move || entry.with(|e| e.0.seq);
     let selected = move || {
+        let seq = seq();
         viewer
             .selected
             .with(|s| s.as_ref().is_some_and(|e| e.seq == seq))
     };
-    let select = {
-        let entry = entry.clone();
-        move |_| viewer.selected.set(Some(entry.clone()))
+    let linked = move || {
+        let seq = seq();
+        viewer.query.view.with(|v| v.seq == Some(seq))
     };
-    // The rows are made anew when the view changes, so this need not
-    // follow it.
-    let linked = viewer.query.view.with_untracked(|v| v.seq == Some(seq));
+    let first_line =
+        move || entry.with(|e| e.0.message.lines().next().unwrap_or_default().to_owned());
+    let more_lines = move || entry.with(|e| e.0.message.lines().count().saturating_sub(1));
     view! {
         <div
-            class=format!("log-row level-{}", level.css_class())
+            class=move || entry.with(|e| format!("log-row level-{}", e.0.level.css_class()))
             class:selected=selected
-            class:continued=entry.continued
+            class:continued=move || entry.with(|e| e.0.continued)
             class:linked=linked
             data-testid="log-row"
-            data-level=level.as_str()
-            data-process=entry.process_name.clone()
-            data-stream=entry.stream.as_str()
+            data-level=move || entry.with(|e| e.0.level.as_str())
+            data-process=move || entry.with(|e| e.0.process_name.clone())
+            data-stream=move || entry.with(|e| e.0.stream.as_str())
             data-seq=seq
             role="row"
-            on:click=select
+            on:click=move |_| viewer.selected.set(Some(entry.get_untracked().0))
         >
-            <span class="cell time" on:mouseenter=move |ev| show_relative_time(&ev, &timestamp, viewer.utc.get_untracked())>
+            <span class="cell time" on:mouseenter=move |ev| {
+                let timestamp = entry.with_untracked(|e| e.0.timestamp);
+                show_relative_time(&ev, &timestamp, viewer.utc.get_untracked())
+            }>
                 // Its "#" comes from the stylesheet, so the cell's text is
                 // the time alone.
-                <a class="row-link" href=format!("/?seq={seq}") title="Link to this line (its context)"
+                <a class="row-link" href=move || format!("/?seq={}", seq()) title="Link to this line (its context)"
                     aria-label="Link to this line" data-testid="row-link"></a>
-                {move || format::time_of_day(&timestamp, viewer.utc.get())}
+                {move || {
+                    let timestamp = entry.with(|e| e.0.timestamp);
+                    format::time_of_day(&timestamp, viewer.utc.get())
+                }}
             </span>
-            <span class="cell level"><span class="level-badge">{level.as_str()}</span></span>
+            <span class="cell level"><span class="level-badge">{move || entry.with(|e| e.0.level.as_str())}</span></span>
             <span class="cell process">
-                {entry.node.clone().filter(|_| viewer.many_nodes.get_untracked()).map(|node| view! {
+                {move || entry.with(|e| e.0.node.clone()).filter(|_| viewer.many_nodes.get()).map(|node| view! {
                     <span class="row-node" data-testid="row-node">{node}</span>
                 })}
-                {entry.process_name.clone()}
+                {move || entry.with(|e| e.0.process_name.clone())}
             </span>
             <span class="cell message">
-                {move || viewer.highlight.with(|highlight| message_view(&first_line, highlight))}
-                {(more_lines > 0).then(|| view! { <span class="more-lines">{format!("  ⏎ {more_lines} more")}</span> })}
+                {move || {
+                    let first_line = first_line();
+                    viewer.highlight.with(|highlight| message_view(&first_line, highlight))
+                }}
+                {move || {
+                    let more_lines = more_lines();
+                    (more_lines > 0).then(|| view! { <span class="more-lines">{format!("  ⏎ {more_lines} more")}</span> })
+                }}
             </span>
         </div>
     }
-    .into_any()
 }
 
 /// The hover title of a time cell: how long ago, and the exact time.

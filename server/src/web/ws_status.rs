@@ -76,6 +76,8 @@ async fn serve(
     resources.tick().await;
     loop {
         let sent = tokio::select! {
+            // A state change goes out before a snapshot taken after it.
+            biased;
             event = events.recv() => match event {
                 Some(process) => sink.send(text(&StatusMessage::Process { process })).await,
                 None => break,
