@@ -177,11 +177,10 @@ async fn a_client_that_stops_reading_gets_a_drop_notice_while_another_gets_every
                 entry.get("dropped").is_none(),
                 "the fast client lost entries: {entry}"
             );
+            // In order; none lost is the count below (Logdeck's own
+            // entries, e.g. a store that falls behind, take seqs between).
             let seq = entry["seq"].as_u64().expect("seq");
-            assert!(
-                last_seq == 0 || seq == last_seq + 1,
-                "gap: {last_seq} -> {seq}"
-            );
+            assert!(seq > last_seq, "out of order: {last_seq} -> {seq}");
             last_seq = seq;
             count += 1;
             if entry["message"] == "done" {
