@@ -93,20 +93,31 @@ export class LogViewerPage {
     return this.page.locator(`[data-testid="log-row"][data-process="${process}"]`);
   }
 
+  // The reads below take the rows in one step inside the page. A locator's
+  // `evaluateAll` / `allTextContents` finds the rows first and reads them in
+  // a second call: rows reused or dropped by a frame between the two would
+  // mix two frames' rows in one reading.
+
   async rowAttributes(name: string): Promise<string[]> {
-    return this.rows.evaluateAll(
-      (rows, attribute) => rows.map((row) => row.getAttribute(attribute) ?? ''),
+    return this.page.evaluate(
+      (attribute) =>
+        Array.from(document.querySelectorAll('[data-testid="log-row"]'), (row) => row.getAttribute(attribute) ?? ''),
       name,
     );
   }
 
-  async messages(): Promise<string[]> {
-    return this.rows.locator('.message').allTextContents();
+  /** The message texts of the rendered rows (of one process if given), in page order. */
+  async messages(process?: string): Promise<string[]> {
+    const selector = process ? `[data-testid="log-row"][data-process="${process}"]` : '[data-testid="log-row"]';
+    return this.page.evaluate(
+      (rows) => Array.from(document.querySelectorAll(`${rows} .message`), (message) => message.textContent ?? ''),
+      selector,
+    );
   }
 
   /** The numbers of the rendered `tick N` rows, in page order. */
   async ticks(): Promise<number[]> {
-    const texts = await this.rowsOf('ticker').locator('.message').allTextContents();
+    const texts = await this.messages('ticker');
     return texts.map((t) => Number(/tick (\d+)/.exec(t)?.[1] ?? NaN));
   }
 
