@@ -63,7 +63,9 @@ pub fn LogList() -> impl IntoView {
     let slots = Memo::new(move |_| window.with(|w| w.1.len()));
     // The row of slot `slot` (made while the window reaches it), showing
     // what is at that place. A slot past the window's end is about to be
-    // removed: it keeps what it showed.
+    // removed, but its row may be updated before the list drops it (the
+    // window shrinks when scrolled to the top, where nothing is above): it
+    // shows nothing then, rather than the entry it showed before.
     let slot_row = move |slot: usize| {
         let first = window.with_untracked(|w| w.1.get(slot).cloned())?;
         let entry = Memo::new(move |previous: Option<&Shown>| {
@@ -73,7 +75,8 @@ pub fn LogList() -> impl IntoView {
                 .or_else(|| previous.cloned())
                 .unwrap_or_else(|| Shown(first.clone()))
         });
-        Some(view! { <LogRow entry/> })
+        let kind = Memo::new(move |_| window.with(|w| w.1.get(slot).map(|e| e.dropped)));
+        Some(view! { <LogRow entry kind/> })
     };
 
     let scroll_to = move |el: &HtmlDivElement, top: i32| {

@@ -29,19 +29,22 @@ impl PartialEq for Shown {
     }
 }
 
+/// `entry` is what the row shows; `kind` whether its slot holds an entry
+/// at all (`None`: it is past the window, about to be removed) and if so
+/// whether it is a notice (`Some(Some(dropped))`) or a line.
 #[component]
-pub fn LogRow(entry: Memo<Shown>) -> impl IntoView {
+pub fn LogRow(entry: Memo<Shown>, kind: Memo<Option<Option<u64>>>) -> impl IntoView {
     let viewer = expect_context::<ViewerContext>();
-    // Only a change between a notice and a line rebuilds the row.
-    let dropped = Memo::new(move |_| entry.with(|e| e.0.dropped));
-    move || match dropped.get() {
-        Some(dropped) => view! {
+    // Only a change of kind rebuilds the row.
+    move || match kind.get() {
+        None => ().into_any(),
+        Some(Some(dropped)) => view! {
             <div class="log-row marker" data-testid="marker-row" data-dropped=dropped role="row">
                 <span class="marker-text">"⚠ " {move || entry.with(|e| e.0.message.clone())}</span>
             </div>
         }
         .into_any(),
-        None => entry_row(viewer, entry).into_any(),
+        Some(None) => entry_row(viewer, entry).into_any(),
     }
 }
 
