@@ -977,8 +977,9 @@ async function firstLoad(browser: Browser, url: string): Promise<{ ms: number; w
           }
         }
       };
+      // Rows are reused for newer entries: their text changes in place.
       const observer = new MutationObserver(look);
-      observer.observe(document, { childList: true, subtree: true });
+      observer.observe(document, { childList: true, characterData: true, subtree: true });
     }, begun);
     await page.goto(url, { waitUntil: 'commit' });
     await page.waitForFunction(() => (window as any).__firstLoad?.firstLive != null, null, {
