@@ -72,13 +72,49 @@ pub fn start_writer(
     let token = finish.clone();
     let thread = std::thread::Builder::new()
         .name("logdeck-writer".into())
-        .spawn(move || runtime.block_on(writer.run(entries, token)))?;
+        .spawn(move || {
+            yield_to_the_live_path();
+            runtime.block_on(writer.run(entries, token));
+        })?;
     Ok(WriterHandle {
         finish,
         thread: Some(thread),
         stats,
         reports: Some(reports),
     })
+}
+
+/// How much nicer than the server the writer runs: under a CPU held by a
+/// flood, the threads that stream to clients come first and the writer
+/// takes what is left (it catches up from the hub's queue, or counts what
+/// it missed); with a core to spare it runs as fast as ever.
+pub const WRITER_NICENESS: i32 = 10;
+
+/// Raises the calling thread's nice value by [`WRITER_NICENESS`] (up to
+/// 19; Linux's nice values are per thread). If that is refused, the thread
+/// keeps the server's priority.
+#[allow(unsafe_code)]
+fn yield_to_the_live_path() {
+    use nix::errno::Errno;
+    use nix::libc;
+    // SAFETY: gettid has no preconditions; getpriority and setpriority
+    // with PRIO_PROCESS and this thread's id read and change only this
+    // thread's nice value.
+    let outcome = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        // -1 is also a nice value: errno tells them apart.
+        Errno::clear();
+        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
+        if current == -1 && Errno::last_raw() != 0 {
+            Err(Errno::last())
+        } else {
+            let nicer = (current + WRITER_NICENESS).min(19);
+            Errno::result(libc::setpriority(libc::PRIO_PROCESS, tid, nicer)).map(drop)
+        }
+    };
+    if let Err(error) = outcome {
+        tracing::debug!("the writer keeps the server's priority: {error}");
+    }
 }
 
 struct Writer {
@@ -244,6 +280,35 @@ mod tests {
             message: message.to_owned(),
             continued: false,
         });
+    }
+
+    /// This thread's nice value, as Linux reports it.
+    fn own_niceness() -> i32 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
+        // Fields after the command name (which may hold spaces): the
+        // state is field 3, the nice value field 19.
+        let after = &stat[stat.rfind(')').expect("comm") + 1..];
+        after
+            .split_whitespace()
+            .nth(16)
+            .expect("nice")
+            .parse()
+            .expect("a number")
+    }
+
+    #[test]
+    fn the_writer_thread_yields_the_cpu_to_streaming() {
+        let niceness = std::thread::spawn(|| {
+            let before = own_niceness();
+            yield_to_the_live_path();
+            (before, own_niceness())
+        })
+        .join()
+        .expect("thread");
+        let (before, after) = niceness;
+        assert_eq!(after, (before + WRITER_NICENESS).min(19));
+        // Only that thread: this one keeps its priority.
+        assert_eq!(own_niceness(), before);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
