@@ -1043,8 +1043,33 @@ fn store_fanout(runs: &[RunResult]) -> (Option<f64>, Option<f64>, Option<f64>) {
             .collect();
         median(&rates)
     };
-    let (off, on) = (rate("store-fanout-off"), rate("store-fanout-on"));
+    let (off, on) = (rate("store-fanout-off"), rate(crate::scenario::STORE_ON));
     (off, on, ratio(on, off))
+}
+
+/// What the store kept of the flat-out streams it was on for, summed over
+/// the runs (a sentence, or nothing when not measured).
+#[allow(clippy::cast_precision_loss)]
+fn store_kept_note(runs: &[RunResult]) -> String {
+    let kept: Vec<_> = runs
+        .iter()
+        .filter(|r| r.scenario == crate::scenario::STORE_ON)
+        .filter_map(|r| r.store_kept)
+        .collect();
+    let printed: u64 = kept.iter().map(|k| k.printed).sum();
+    if printed == 0 {
+        return String::new();
+    }
+    // The server's own few entries are written too.
+    let written = kept.iter().map(|k| k.written.min(k.printed)).sum::<u64>();
+    let lost: u64 = kept.iter().map(|k| k.lost).sum();
+    format!(
+        " Of the {} lines printed in those runs with the store on, it stored {} ({:.1}%) and counted {} as not stored: its writer runs at a lower priority than streaming, so a flood that holds both cores goes to the clients first.",
+        int(printed as f64),
+        int(written as f64),
+        written as f64 * 100.0 / printed as f64,
+        int(lost as f64),
+    )
 }
 
 fn store_run(runs: &[RunResult]) -> Option<(&RunResult, &crate::store::StoreResult)> {
@@ -1146,10 +1171,11 @@ fn store_section(w: &mut String, runs: &[RunResult]) {
     );
     let _ = writeln!(
         w,
-        "**Fan-out, store off and on** (flat-out generator, the median of the runs): {} and {} lines/s per client ({}).\n",
+        "**Fan-out, store off and on** (flat-out generator, the median of the runs): {} and {} lines/s per client ({}).{}\n",
         off.map_or("–".into(), int),
         on.map_or("–".into(), int),
         fan.map_or("–".into(), |r| format!("{:.1}%", r * 100.0)),
+        store_kept_note(runs),
     );
     let _ = writeln!(
         w,
@@ -1249,6 +1275,7 @@ fn cluster_section(w: &mut String, runs: &[&RunResult]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::StoreKept;
 
     fn browser(wasm_gzip: u64, first_loads: &[f64]) -> BrowserResult {
         BrowserResult {
@@ -1270,6 +1297,52 @@ mod tests {
             .lines()
             .find(|line| line.starts_with(starts))
             .unwrap_or_else(|| panic!("no row {starts} in\n{report}"))
+    }
+
+    #[test]
+    fn the_store_section_says_what_the_store_kept_of_the_flood() {
+        let fanout = |scenario: &str, rate: f64, kept: Option<StoreKept>| RunResult {
+            scenario: scenario.into(),
+            per_client_rate: Some(rate),
+            store_kept: kept,
+            ..RunResult::default()
+        };
+        let kept = |printed, written, lost| {
+            Some(StoreKept {
+                printed,
+                written,
+                lost,
+            })
+        };
+        let runs = vec![
+            fanout("store-fanout-off", 200_000.0, None),
+            // The server's own entries are written too: at most what was
+            // printed counts as kept.
+            fanout(crate::scenario::STORE_ON, 190_000.0, kept(1_000, 1_003, 0)),
+            fanout(
+                crate::scenario::STORE_ON,
+                190_000.0,
+                kept(3_000, 2_000, 1_002),
+            ),
+            RunResult {
+                scenario: "store".into(),
+                store: Some(crate::store::StoreResult::default()),
+                ..RunResult::default()
+            },
+        ];
+        let report = render(&Machine::default(), &runs, None);
+        let line = target_row(&report, "**Fan-out, store off and on**");
+        assert!(
+            line.contains("200,000 and 190,000 lines/s per client (95.0%)"),
+            "{line}"
+        );
+        assert!(
+            line.contains("Of the 4,000 lines printed in those runs with the store on, it stored 3,000 (75.0%) and counted 1,002 as not stored"),
+            "{line}"
+        );
+        // Not measured: no sentence.
+        let report = render(&Machine::default(), &runs[..1], None);
+        assert!(!report.contains("lines printed in those runs"), "{report}");
     }
 
     #[test]

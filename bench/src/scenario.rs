@@ -65,6 +65,9 @@ pub struct RunResult {
     /// The store scenario's figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<crate::store::StoreResult>,
+    /// A stream with the store on: what the store kept of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_kept: Option<crate::store::StoreKept>,
 }
 
 /// What the clients that kept up got.
@@ -141,6 +144,10 @@ pub fn generator_args(
     args
 }
 
+/// The fan-out run with the store on (its twin, `store-fanout-off`, runs
+/// with `LOGDECK_STORE=false`).
+pub const STORE_ON: &str = "store-fanout-on";
+
 pub async fn stream(
     env: &Env,
     kind: SystemKind,
@@ -158,7 +165,14 @@ pub async fn stream(
     let mode = if spec.rate.is_some() { "rate" } else { "flat" };
     let args = generator_args(mode, spec.rate, spec.duration, &dir);
     let mut running = Running::start(kind, &env.tools, &dir, &[args]).await?;
-    let outcome = stream_with(&mut running, env, spec, &dir).await;
+    let mut outcome = stream_with(&mut running, env, spec, &dir).await;
+    if spec.scenario == STORE_ON {
+        if let Ok((result, _)) = &mut outcome {
+            if let Some(printed) = result.gen.as_ref().map(|g| g.lines) {
+                result.store_kept = crate::store::kept(running.port, printed).await;
+            }
+        }
+    }
     let alive = running.alive();
     let clean = running.stop().await;
     let (mut result, clients) = outcome?;

@@ -118,6 +118,27 @@ pub async fn run(
     Ok(result)
 }
 
+/// What the store kept of a stream: lines printed, entries written (the
+/// server's own included) and entries counted as not stored.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct StoreKept {
+    pub printed: u64,
+    pub written: u64,
+    pub lost: u64,
+}
+
+/// Once the store has written or lost `printed` entries (or after
+/// [`CATCH_UP`]), what it kept of them.
+pub async fn kept(port: u16, printed: u64) -> Option<StoreKept> {
+    caught_up(port, printed).await;
+    let (written, lost, _) = store_counts(port).await?;
+    Some(StoreKept {
+        printed,
+        written,
+        lost,
+    })
+}
+
 /// `/api/info`'s store counts: (written, lost, size in bytes).
 async fn store_counts(port: u16) -> Option<(u64, u64, u64)> {
     let info = info(port).await?;

@@ -467,7 +467,7 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                     if systems.contains(&SystemKind::Logdeck) {
                         let (clients, duration, reps) = sizes.store_fanout;
                         for inner in 0..reps {
-                            for scenario in ["store-fanout-off", "store-fanout-on"] {
+                            for scenario in ["store-fanout-off", scenario::STORE_ON] {
                                 let stream = Stream {
                                     scenario,
                                     rate: None,
