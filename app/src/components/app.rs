@@ -7,8 +7,6 @@ use leptos_router::{ParamSegment, StaticSegment};
 
 use crate::components::logs_page::LogsPage;
 use crate::components::process_page::ProcessPage;
-use crate::hooks::use_log_stream::early_socket_script;
-use crate::hooks::use_viewer::INITIAL_TAIL;
 
 /// The whole HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -19,7 +17,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
-                {early_socket()}
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -28,25 +25,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
-    }
-}
-
-/// On the plain live page (`/`, no query: nothing to load before the
-/// stream), a script that opens the viewer's socket at once, so the newest
-/// lines arrive while the page's code is still on its way (see
-/// [`early_socket_script`]). In the head, which is not hydrated.
-fn early_socket() -> Option<impl IntoView> {
-    let url = use_context::<leptos_router::location::RequestUrl>()?;
-    let plain = path_and_query(url.as_ref()) == "/";
-    plain.then(|| view! { <script inner_html=early_socket_script(INITIAL_TAIL)></script> })
-}
-
-/// The path and query of a request's URL: the server renders with the
-/// whole URL (`http://host/path?query`), a test may give the path alone.
-fn path_and_query(url: &str) -> &str {
-    match url.split_once("://") {
-        Some((_, rest)) => rest.find('/').map_or("/", |start| &rest[start..]),
-        None => url,
     }
 }
 
@@ -71,7 +49,6 @@ pub fn App() -> impl IntoView {
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
-    use crate::hooks::use_log_stream::first_live_path;
     use leptos_router::location::RequestUrl;
 
     /// The server-rendered page for `url`, as the browser first sees it.
@@ -137,43 +114,6 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("/api/logs/download?process=web&amp;level=ERROR&amp;q=time+out&amp;regex=1&amp;format=txt"), "{html}");
-    }
-
-    /// The whole document for `url`, head included.
-    fn render_document(url: &str) -> String {
-        let url = url.to_owned();
-        Owner::new().with(move || {
-            provide_context(RequestUrl::new(&url));
-            shell(LeptosOptions::builder().output_name("logdeck").build()).to_html()
-        })
-    }
-
-    #[test]
-    fn only_the_plain_live_page_opens_its_socket_from_the_head() {
-        // The server renders with the whole URL.
-        let html = render_document("http://leptos.dev/");
-        let head = &html[..html.find("</head>").expect("a head")];
-        assert!(head.contains("window.__logdeckEarly="), "{head}");
-        // The path the viewer opens first, so it takes this socket over.
-        assert!(
-            head.contains(r#"var p="/ws/logs?format=json&batch=1&tail=2000""#),
-            "{head}"
-        );
-        assert_eq!(
-            first_live_path(INITIAL_TAIL, ""),
-            "/ws/logs?format=json&batch=1&tail=2000"
-        );
-        // Filters, a range or a linked line load history first; another
-        // page follows one process.
-        for url in ["/?level=ERROR", "/?range=1h", "/?seq=5", "/processes/web"] {
-            assert!(!render_document(url).contains("__logdeckEarly"), "{url}");
-            let whole = format!("http://127.0.0.1:8080{url}");
-            assert!(
-                !render_document(&whole).contains("__logdeckEarly"),
-                "{whole}"
-            );
-        }
-        assert!(render_document("/").contains("__logdeckEarly"));
     }
 
     #[test]

@@ -104,30 +104,6 @@ pub struct HistorySource {
 /// Entries on either side of a linked entry.
 pub const CONTEXT_LINES: usize = 500;
 
-/// `/ws/logs` for a page with nothing kept yet: the newest `tail` entries,
-/// then the live stream (`process_param`: `&process=…`, or empty).
-pub fn first_live_path(tail: usize, process_param: &str) -> String {
-    format!("/ws/logs?format=json&batch=1&tail={tail}{process_param}")
-}
-
-/// Where the page's early socket is left for the viewer (see
-/// [`early_socket_script`]).
-pub const EARLY_SOCKET: &str = "__logdeckEarly";
-
-/// A script for the head of the plain live page (`/` with no query): it
-/// opens the socket the viewer will open, while the page's code is still
-/// being fetched and compiled, and keeps the frames that arrive; the viewer
-/// takes the socket and those frames over when it starts (and closes it if
-/// it wants another). The path is JSON, so it cannot end the script.
-pub fn early_socket_script(tail: usize) -> String {
-    let path = serde_json::to_string(&first_live_path(tail, "")).unwrap_or_default();
-    format!(
-        "(function(){{try{{var p={path},f=[],s=new WebSocket((location.protocol==='https:'?'wss://':'ws://')+location.host+p),\
-k=function(e){{f.push(e.data)}};s.addEventListener('message',k);\
-window.{EARLY_SOCKET}={{path:p,socket:s,frames:f,stop:function(){{s.removeEventListener('message',k)}}}}}}catch(e){{}}}})();"
-    )
-}
-
 /// The entries received so far and the connection state.
 #[derive(Clone, Copy, Debug)]
 pub struct LogStream {
@@ -316,8 +292,8 @@ mod browser {
     use leptos::prelude::*;
     use leptos::task::spawn_local;
 
-    use super::{first_live_path, HistorySource, CONTEXT_LINES, EARLY_SOCKET};
     use super::{ConnectionStatus, LogStream};
+    use super::{HistorySource, CONTEXT_LINES};
     use crate::api::{fetch_context, fetch_history, fetch_info, fetch_process};
     use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::level::Level;
@@ -363,7 +339,7 @@ mod browser {
             // The first time, with no history to load before the stream,
             // the socket opens while the server's info is on its way.
             let early = (run_id.is_none() && !wants_initial_history(&stream))
-                .then(|| open_socket(&live_path(&stream)));
+                .then(|| WebSocket::open(&live_url(&stream)));
             match fetch_info().await {
                 Ok(info) => {
                     let numbering = match &info.cluster {
@@ -379,9 +355,9 @@ mod browser {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
-                    let socket = early.unwrap_or_else(|| open_socket(&live_path(&stream)));
-                    if let Some((socket, kept)) = socket {
-                        connected = run_session(socket, kept, stream).await;
+                    let socket = early.unwrap_or_else(|| WebSocket::open(&live_url(&stream)));
+                    if let Ok(socket) = socket {
+                        connected = run_session(socket, stream).await;
                     }
                 }
                 Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
@@ -398,67 +374,15 @@ mod browser {
     }
 
     /// `/ws/logs` from where the kept entries end, or with the tail.
-    fn live_path(stream: &LogStream) -> String {
-        match stream.store.with_untracked(|s| s.last_seq()) {
-            Some(seq) => format!(
-                "/ws/logs?format=json&batch=1&since={seq}{}",
-                process_param(stream)
-            ),
-            None => first_live_path(
-                stream.options.with_value(|o| o.tail),
-                &process_param(stream),
-            ),
-        }
-    }
-
-    /// Opens the live socket for `path`, or takes over the one the page's
-    /// head opened for it (with the frames it has kept); an early socket
-    /// for another path, or one already closing, is closed.
-    fn open_socket(path: &str) -> Option<(WebSocket, Vec<String>)> {
-        let taken = take_early_socket(path);
-        if taken.is_some() {
-            return taken;
-        }
-        WebSocket::open(&socket_url(path))
-            .ok()
-            .map(|socket| (socket, Vec::new()))
-    }
-
-    fn take_early_socket(path: &str) -> Option<(WebSocket, Vec<String>)> {
-        use js_sys::Reflect;
-        use wasm_bindgen::{JsCast, JsValue};
-        let window = window();
-        let key = JsValue::from_str(EARLY_SOCKET);
-        let early = Reflect::get(&window, &key).ok()?;
-        if early.is_undefined() {
-            return None;
-        }
-        let _ = Reflect::delete_property(&window, &key);
-        let field = |name: &str| Reflect::get(&early, &JsValue::from_str(name)).ok();
-        let socket: web_sys::WebSocket = field("socket")?.dyn_into().ok()?;
-        // From here on the head keeps nothing: what comes is the viewer's.
-        if let Some(stop) = field("stop").and_then(|f| f.dyn_into::<js_sys::Function>().ok()) {
-            let _ = stop.call0(&JsValue::NULL);
-        }
-        let same = field("path").and_then(|p| p.as_string()).as_deref() == Some(path);
-        let usable = matches!(
-            socket.ready_state(),
-            web_sys::WebSocket::CONNECTING | web_sys::WebSocket::OPEN
-        );
-        if !same || !usable {
-            let _ = socket.close();
-            return None;
-        }
-        let frames = field("frames")?
-            .dyn_into::<js_sys::Array>()
-            .ok()?
-            .iter()
-            .filter_map(|frame| frame.as_string())
-            .collect();
-        // Its events so far were the head's; the socket's own listeners
-        // are added now, in the same turn, so no frame falls between.
-        let socket = WebSocket::try_from(socket).ok()?;
-        Some((socket, frames))
+    fn live_url(stream: &LogStream) -> String {
+        let start = match stream.store.with_untracked(|s| s.last_seq()) {
+            Some(seq) => format!("since={seq}"),
+            None => format!("tail={}", stream.options.with_value(|o| o.tail)),
+        };
+        socket_url(&format!(
+            "/ws/logs?format=json&batch=1&{start}{}",
+            process_param(stream)
+        ))
     }
 
     /// Whether the page loads history before it follows the stream (see
@@ -604,8 +528,7 @@ mod browser {
     }
 
     /// Reads one connection until it closes; true if it was ever open.
-    /// `kept`: frames that came before the viewer took the socket over.
-    async fn run_session(mut socket: WebSocket, kept: Vec<String>, stream: LogStream) -> bool {
+    async fn run_session(mut socket: WebSocket, stream: LogStream) -> bool {
         // gloo-net's sink becomes ready when the socket opens or fails.
         let _ = poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
         if !matches!(socket.state(), State::Open) {
@@ -613,12 +536,26 @@ mod browser {
         }
         stream.status.set(ConnectionStatus::Live);
         let batcher = FrameBatcher::new(stream);
-        for text in kept {
-            batcher.read(&text);
-        }
         while let Some(message) = socket.next().await {
             match message {
-                Ok(Message::Text(text)) => batcher.read(&text),
+                Ok(Message::Text(text)) if batcher.behind() => {
+                    batcher.skip(entries_in_frame(&text));
+                }
+                Ok(Message::Text(text)) => {
+                    let parsed = if text.starts_with('[') {
+                        serde_json::from_str::<Vec<LogEntry>>(&text)
+                    } else {
+                        serde_json::from_str::<LogEntry>(&text).map(|e| vec![e])
+                    };
+                    match parsed {
+                        Ok(entries) => batcher.push(entries),
+                        Err(error) => {
+                            leptos::logging::warn!(
+                                "ignoring a frame that is not a log entry: {error}"
+                            )
+                        }
+                    }
+                }
                 Ok(Message::Bytes(_)) => {}
                 Err(_) => break,
             }
@@ -656,25 +593,6 @@ mod browser {
         /// all, and keeps the newest entries instead, below).
         fn behind(&self) -> bool {
             self.pending.borrow().at_least(BEHIND_AT) && !document().hidden()
-        }
-
-        /// A text frame: its entries, or only their count while behind.
-        fn read(&self, text: &str) {
-            if self.behind() {
-                self.skip(entries_in_frame(text));
-                return;
-            }
-            let parsed = if text.starts_with('[') {
-                serde_json::from_str::<Vec<LogEntry>>(text)
-            } else {
-                serde_json::from_str::<LogEntry>(text).map(|e| vec![e])
-            };
-            match parsed {
-                Ok(entries) => self.push(entries),
-                Err(error) => {
-                    leptos::logging::warn!("ignoring a frame that is not a log entry: {error}")
-                }
-            }
         }
 
         /// Counts `entries` not read; the frame that is due says so.
