@@ -22,6 +22,8 @@ mod dependencies;
 mod process_runner;
 mod ready_probe;
 mod resources;
+#[cfg(test)]
+pub(crate) use resources::stat_field;
 mod restart_policy;
 mod spawn;
 mod stop;

@@ -285,12 +285,7 @@ mod tests {
     /// This thread's nice value, as Linux reports it.
     fn own_niceness() -> i32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-        // Fields after the command name (which may hold spaces): the
-        // state is field 3, the nice value field 19.
-        let after = &stat[stat.rfind(')').expect("comm") + 1..];
-        after
-            .split_whitespace()
-            .nth(16)
+        crate::supervisor::stat_field(&stat, 19)
             .expect("nice")
             .parse()
             .expect("a number")

@@ -120,14 +120,18 @@ fn scan_proc() -> HashMap<u32, (u64, u64)> {
     totals
 }
 
-/// Process group, utime + stime and rss from a /proc/<pid>/stat line. The
-/// command name (field 2) may hold spaces and parentheses, so fields are
-/// counted from the last `)`.
-fn parse_stat(stat: &str) -> Option<(u32, u64, u64)> {
+/// Field `n` of proc(5) (1-based) of a /proc stat line. The command name
+/// (field 2) may hold spaces and parentheses, so fields are counted from
+/// the last `)`.
+pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
     let after_name = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    // fields[0] is field 3 (state) of proc(5).
-    let field = |n: usize| fields.get(n - 3).and_then(|f| f.parse::<u64>().ok());
+    // The first field after the name is field 3 (state).
+    after_name.split_whitespace().nth(n.checked_sub(3)?)
+}
+
+/// Process group, utime + stime and rss from a /proc/<pid>/stat line.
+fn parse_stat(stat: &str) -> Option<(u32, u64, u64)> {
+    let field = |n: usize| stat_field(stat, n).and_then(|f| f.parse::<u64>().ok());
     let pgid = u32::try_from(field(5)?).ok()?;
     let ticks = field(14)? + field(15)?;
     let rss_pages = field(24)?;
