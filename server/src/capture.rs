@@ -38,25 +38,67 @@ pub struct Source {
     pub max_line_bytes: usize,
     /// Masks secrets before the line goes anywhere.
     pub redactor: Arc<Redactor>,
-    /// The process's lines and bytes, for `/metrics`.
-    pub counters: Arc<LineCounters>,
+    /// The process's lines and bytes, for `/metrics` (none when it is off).
+    pub counters: Option<Arc<LineCounters>>,
 }
 
-/// Entries and message bytes captured, per stream and level: one
-/// lock-free increment each per entry.
+/// Entries and message bytes captured, per stream and level. Capture
+/// adds to them from its own [`Tally`], without a lock.
 #[derive(Debug, Default)]
 pub struct LineCounters {
     lines: [[AtomicU64; Level::ALL.len()]; Stream::ALL.len()],
     bytes: [[AtomicU64; Level::ALL.len()]; Stream::ALL.len()],
 }
 
-impl LineCounters {
-    pub fn count(&self, stream: Stream, level: Level, bytes: usize) {
-        let (s, l) = (stream.index(), level.index());
-        self.lines[s][l].fetch_add(1, Ordering::Relaxed);
-        self.bytes[s][l].fetch_add(bytes as u64, Ordering::Relaxed);
+/// One capture task's counts not yet added to its [`LineCounters`]: a
+/// task adds them when it has read everything the pipe holds (before it
+/// waits for more) and every [`Tally::EVERY`] entries, so a flood costs
+/// the shared counters a few atomic additions per read, not two per line,
+/// and a scrape is never behind a quiet process.
+#[derive(Debug)]
+struct Tally {
+    stream: Stream,
+    lines: [u64; Level::ALL.len()],
+    bytes: [u64; Level::ALL.len()],
+    pending: usize,
+}
+
+impl Tally {
+    const EVERY: usize = 1024;
+
+    fn new(stream: Stream) -> Self {
+        Self {
+            stream,
+            lines: [0; Level::ALL.len()],
+            bytes: [0; Level::ALL.len()],
+            pending: 0,
+        }
     }
 
+    /// Counts an entry; true when it is time to [`Tally::add_to`].
+    fn count(&mut self, level: Level, bytes: usize) -> bool {
+        self.lines[level.index()] += 1;
+        self.bytes[level.index()] += bytes as u64;
+        self.pending += 1;
+        self.pending >= Self::EVERY
+    }
+
+    fn add_to(&mut self, counters: &LineCounters) {
+        if self.pending == 0 {
+            return;
+        }
+        let s = self.stream.index();
+        for l in 0..Level::ALL.len() {
+            if self.lines[l] > 0 {
+                counters.lines[s][l].fetch_add(self.lines[l], Ordering::Relaxed);
+                counters.bytes[s][l].fetch_add(self.bytes[l], Ordering::Relaxed);
+            }
+        }
+        *self = Self::new(self.stream);
+    }
+}
+
+impl LineCounters {
     /// (stream, level, entries, bytes) for every pair seen at least once.
     pub fn snapshot(&self) -> Vec<(Stream, Level, u64, u64)> {
         let mut out = Vec::new();
@@ -97,18 +139,10 @@ pub async fn capture<R: AsyncRead + Unpin>(
         BufReader::with_capacity(64 * 1024, pipe),
         source.max_line_bytes,
     );
-    let publish = |entry: Joined| {
-        source
-            .counters
-            .count(source.stream, entry.level, entry.message.len());
-        hub.publish(NewEntry {
-            process_name: &source.process_name,
-            stream: source.stream,
-            pid: source.pid,
-            level: entry.level,
-            message: entry.message,
-            continued: entry.continued,
-        });
+    let mut publisher = Publisher {
+        tally: Tally::new(source.stream),
+        source: &source,
+        hub: &hub,
     };
     let mut joiner = Joiner::new(source.rules.multiline.clone(), source.max_line_bytes);
     // A private key printed over several lines is masked from its BEGIN
@@ -117,16 +151,19 @@ pub async fn capture<R: AsyncRead + Unpin>(
     // Pieces of a split line keep the level of the line's first piece.
     let mut level = Level::Info;
     loop {
+        let next = waiting_first(lines.next_line(), || publisher.add_counts());
         let next = match joiner.idle_timeout() {
-            Some(idle) => match tokio::time::timeout(idle, lines.next_line()).await {
+            Some(idle) => match tokio::time::timeout(idle, next).await {
                 Ok(next) => next,
                 Err(_) => {
                     // Nothing more arrived: the pending entry is complete.
-                    joiner.flush().map(publish);
+                    if let Some(entry) = joiner.flush() {
+                        publisher.publish(entry);
+                    }
                     continue;
                 }
             },
-            None => lines.next_line().await,
+            None => next.await,
         };
         match next {
             Ok(Some(line)) => {
@@ -153,7 +190,7 @@ pub async fn capture<R: AsyncRead + Unpin>(
                     Cow::Owned(masked) => masked,
                 };
                 for entry in joiner.push(message, level, line.continuation) {
-                    publish(entry);
+                    publisher.publish(entry);
                 }
                 // A child printing flat out keeps the pipe readable, and one
                 // 64 KiB read holds hundreds of lines: without counting each
@@ -175,7 +212,57 @@ pub async fn capture<R: AsyncRead + Unpin>(
             }
         }
     }
-    joiner.flush().map(publish);
+    if let Some(entry) = joiner.flush() {
+        publisher.publish(entry);
+    }
+    publisher.add_counts();
+}
+
+/// Publishes one pipe's entries to the hub, counting them.
+struct Publisher<'a> {
+    tally: Tally,
+    source: &'a Source,
+    hub: &'a LogHub,
+}
+
+impl Publisher<'_> {
+    fn publish(&mut self, entry: Joined) {
+        if self.source.counters.is_some() && self.tally.count(entry.level, entry.message.len()) {
+            self.add_counts();
+        }
+        self.hub.publish(NewEntry {
+            process_name: &self.source.process_name,
+            stream: self.source.stream,
+            pid: self.source.pid,
+            level: entry.level,
+            message: entry.message,
+            continued: entry.continued,
+        });
+    }
+
+    /// Adds what was counted to the process's counters (with metrics on;
+    /// off, nothing is counted).
+    fn add_counts(&mut self) {
+        if let Some(counters) = &self.source.counters {
+            self.tally.add_to(counters);
+        }
+    }
+}
+
+/// Awaits `next`, calling `waiting` first if it cannot finish at once.
+async fn waiting_first<F: std::future::Future>(next: F, waiting: impl FnOnce()) -> F::Output {
+    let mut next = std::pin::pin!(next);
+    let mut waiting = Some(waiting);
+    std::future::poll_fn(|cx| {
+        let poll = next.as_mut().poll(cx);
+        if poll.is_pending() {
+            if let Some(waiting) = waiting.take() {
+                waiting();
+            }
+        }
+        poll
+    })
+    .await
 }
 
 /// The level of a line, and its message when the process's
@@ -217,14 +304,14 @@ mod tests {
             rules: Arc::new(rules),
             max_line_bytes,
             redactor: Arc::new(Redactor::new(true, &[])),
-            counters: Arc::default(),
+            counters: Some(Arc::default()),
         }
     }
 
     #[tokio::test]
     async fn lines_and_bytes_are_counted_per_stream_and_level() {
         let source = source(Stream::Stderr, CaptureRules::default(), 1024);
-        let counters = source.counters.clone();
+        let counters = source.counters.clone().expect("counting");
         let got = entries(b"ERROR one\nERROR two\nplain\n", source).await;
         assert_eq!(got.len(), 3);
         let snapshot = counters.snapshot();
@@ -235,6 +322,67 @@ mod tests {
         assert_eq!((errors.2, errors.3), (2, got[0].message.len() as u64 * 2));
         let total: u64 = snapshot.iter().map(|c| c.2).sum();
         assert_eq!(total, 3);
+    }
+
+    #[tokio::test]
+    async fn counts_are_added_when_the_pipe_has_nothing_more() {
+        let source = source(Stream::Stdout, CaptureRules::default(), 1024);
+        let counters = source.counters.clone().expect("counting");
+        let (mut child, pipe) = tokio::io::duplex(1024);
+        let task = tokio::spawn(capture(pipe, source, hub(), None));
+        // The pipe stays open: the task waits for more, having added
+        // what it counted.
+        tokio::io::AsyncWriteExt::write_all(&mut child, b"ERROR one\nplain\n")
+            .await
+            .expect("write");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while counters.snapshot().iter().map(|c| c.2).sum::<u64>() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "never counted");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(child);
+        task.await.expect("capture ends");
+        assert_eq!(counters.snapshot().iter().map(|c| c.2).sum::<u64>(), 2);
+    }
+
+    #[test]
+    fn a_tally_is_added_every_so_many_entries_and_starts_again() {
+        let counters = LineCounters::default();
+        let mut tally = Tally::new(Stream::Stderr);
+        for _ in 0..Tally::EVERY - 1 {
+            assert!(!tally.count(Level::Info, 10));
+        }
+        assert!(tally.count(Level::Error, 3));
+        tally.add_to(&counters);
+        tally.add_to(&counters);
+        assert_eq!(
+            counters.snapshot(),
+            vec![
+                (
+                    Stream::Stderr,
+                    Level::Info,
+                    Tally::EVERY as u64 - 1,
+                    (Tally::EVERY as u64 - 1) * 10
+                ),
+                (Stream::Stderr, Level::Error, 1, 3),
+            ]
+        );
+        assert!(!tally.count(Level::Info, 1));
+    }
+
+    #[tokio::test]
+    async fn waiting_first_runs_only_before_a_wait() {
+        let mut called = false;
+        assert_eq!(waiting_first(async { 1 }, || called = true).await, 1);
+        assert!(!called);
+        let mut calls = 0;
+        let later = async {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+            2
+        };
+        assert_eq!(waiting_first(later, || calls += 1).await, 2);
+        assert_eq!(calls, 1);
     }
 
     async fn entries(input: &[u8], source: Source) -> Vec<app::LogEntry> {

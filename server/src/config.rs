@@ -96,6 +96,9 @@ pub struct Config {
     /// notifications.
     pub public_url: Option<String>,
     pub alerts: alerts::AlertsConfig,
+    /// `metrics.enabled`: `GET /metrics` is served and capture counts each
+    /// process's lines and bytes for it (the default); off, it answers 404.
+    pub metrics: bool,
     /// `dmb.text_frames`: `/ws/logs` sends DMB's text lines unless a client
     /// asks for JSON (`format=json`).
     pub dmb_text_frames: bool,

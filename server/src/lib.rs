@@ -269,6 +269,7 @@ pub async fn run(
         cluster: cluster_handle,
         alerts: alerts_handle,
         dmb_text_frames: config.dmb_text_frames,
+        metrics: config.metrics,
         supervisor: supervisor.handle(),
         auth: Arc::new(web::auth::Auth::new(&config.auth)),
         max_body: config.limits.max_body,

@@ -194,7 +194,7 @@ impl Supervisor {
                 summary: ProcessSummary::of(spec),
                 requests: request_tx,
                 status: status_rx,
-                counters: Arc::default(),
+                counters: config.metrics.then(Arc::default),
             });
             specs.push(Arc::new(spec.clone()));
             runners.push((index, spec, status_tx, request_rx));
@@ -303,8 +303,8 @@ struct Slot {
     summary: ProcessSummary,
     requests: mpsc::Sender<Request>,
     status: watch::Receiver<ProcessStatus>,
-    /// What its capture counted.
-    counters: Arc<crate::capture::LineCounters>,
+    /// What its capture counted (with `metrics.enabled`).
+    counters: Option<Arc<crate::capture::LineCounters>>,
 }
 
 impl SupervisorHandle {
@@ -379,12 +379,13 @@ impl SupervisorHandle {
         }
     }
 
-    /// Each process's capture counts, in configuration order.
+    /// Each process's capture counts, in configuration order (none
+    /// without `metrics.enabled`).
     pub fn line_counters(&self) -> Vec<(&str, &crate::capture::LineCounters)> {
         self.shared
             .slots
             .iter()
-            .map(|slot| (slot.name.as_str(), &*slot.counters))
+            .filter_map(|slot| Some((slot.name.as_str(), &**slot.counters.as_ref()?)))
             .collect()
     }
 

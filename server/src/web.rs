@@ -76,6 +76,8 @@ pub struct AppState {
     /// `dmb.text_frames`: `/ws/logs` speaks DMB's text unless asked for
     /// JSON.
     pub dmb_text_frames: bool,
+    /// `metrics.enabled`: `/metrics` answers.
+    pub metrics: bool,
     pub auth: Arc<auth::Auth>,
     /// Largest request body accepted.
     pub max_body: usize,

@@ -455,6 +455,21 @@ async fn metrics_parse_and_move_as_lines_are_printed() {
 }
 
 #[tokio::test]
+async fn metrics_can_be_turned_off() {
+    let server = TestServer::start(
+        "[metrics]\nenabled = false\n[[process]]\nname = \"quiet\"\ncommand = \"echo hello; exec sleep 600\"\n",
+    )
+    .await;
+    let (status, text) = scrape(&server, &[]).await;
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("metrics.enabled = false"), "{text}");
+    // Nothing else changes: the process runs and the API answers.
+    let api = http(server.addr, "GET", "/api/processes", &[], None).await;
+    assert_eq!(api.status, 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn alerts_are_empty_without_rules() {
     let server =
         TestServer::start("[[process]]\nname = \"quiet\"\ncommand = \"sleep 600\"\n").await;

@@ -57,6 +57,7 @@ pub(super) struct RawWhen {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawMetrics {
+    pub enabled: Option<bool>,
     pub token: Option<Spanned<String>>,
 }
 
@@ -498,14 +499,24 @@ pub(super) fn validate_public_url(
     Ok(Some(url))
 }
 
-pub(super) fn validate_metrics_token(
+/// `[metrics]`: whether `/metrics` is served (and lines counted for it),
+/// and its own token.
+pub(super) fn validate_metrics(
     raw: RawMetrics,
     locate: &Locator<'_>,
-) -> Result<Option<String>, ConfigError> {
+) -> Result<(bool, Option<String>), ConfigError> {
+    let enabled = raw.enabled.unwrap_or(true);
     let Some(token) = raw.token else {
-        return Ok(None);
+        return Ok((enabled, None));
     };
     let key = Some("metrics.token".to_owned());
+    if !enabled {
+        return Err(locate.error(
+            Some(token.span()),
+            key,
+            "is set but metrics.enabled is false: remove one".into(),
+        ));
+    }
     let value =
         from_env(token.get_ref()).map_err(|m| locate.error(Some(token.span()), key.clone(), m))?;
     if value.len() < 16 {
@@ -515,7 +526,7 @@ pub(super) fn validate_metrics_token(
             "must be at least 16 characters".into(),
         ));
     }
-    Ok(Some(value))
+    Ok((true, Some(value)))
 }
 
 #[cfg(test)]

@@ -986,6 +986,10 @@ fn alert_mistakes_name_file_line_and_key() {
             "notifier[1].name: duplicate notifier name `ops`",
         ),
         ("[metrics]\ntoken = \"short\"\n", "metrics.token: must be at least 16 characters"),
+        (
+            "[metrics]\nenabled = false\ntoken = \"the-scrape-token-0123456789\"\n",
+            "metrics.token: is set but metrics.enabled is false",
+        ),
     ];
     let base_lines = ALERT_BASE.lines().count();
     for (text, expected) in cases {
@@ -1002,6 +1006,27 @@ fn alert_mistakes_name_file_line_and_key() {
     let message = error("public_url = \"logs.example.com\"\n");
     assert!(message.starts_with("test.toml:1:"), "{message}");
     assert!(message.contains("public_url: must be an http"), "{message}");
+}
+
+#[test]
+fn metrics_are_on_unless_turned_off() {
+    let base = "[[process]]\nname = \"a\"\ncommand = \"x\"\n";
+    let on = parse(base).expect("valid");
+    assert!(on.metrics);
+    assert_eq!(on.auth.metrics_token, None);
+    let token = parse(&format!(
+        "[metrics]\ntoken = \"the-scrape-token-0123456789\"\n{base}"
+    ))
+    .expect("valid");
+    assert!(token.metrics);
+    assert_eq!(
+        token.auth.metrics_token.as_deref(),
+        Some("the-scrape-token-0123456789")
+    );
+    let off = parse(&format!("[metrics]\nenabled = false\n{base}")).expect("valid");
+    assert!(!off.metrics);
+    let from_env = with_env(base, &[("LOGDECK_METRICS__ENABLED", "false")]).expect("valid");
+    assert!(!from_env.metrics);
 }
 
 #[test]

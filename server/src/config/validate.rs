@@ -224,9 +224,10 @@ pub(super) fn validate(
     let mut auth = problems
         .keep(validate_auth(raw.auth, locate))
         .unwrap_or_default();
-    auth.metrics_token = problems
-        .keep(super::alerts::validate_metrics_token(raw.metrics, locate))
-        .flatten();
+    let (metrics, metrics_token) = problems
+        .keep(super::alerts::validate_metrics(raw.metrics, locate))
+        .unwrap_or((true, None));
+    auth.metrics_token = metrics_token;
     let public_url = problems
         .keep(super::alerts::validate_public_url(raw.public_url, locate))
         .flatten();
@@ -347,6 +348,7 @@ pub(super) fn validate(
         processes,
         public_url,
         alerts,
+        metrics,
         dmb_text_frames: raw.dmb.text_frames.unwrap_or(false),
     })
 }

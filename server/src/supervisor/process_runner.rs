@@ -61,7 +61,7 @@ pub struct Runner {
     pub history: RestartHistory,
     pub max_line_bytes: usize,
     pub redactor: Arc<Redactor>,
-    pub counters: Arc<crate::capture::LineCounters>,
+    pub counters: Option<Arc<crate::capture::LineCounters>>,
 }
 
 /// What woke a runner waiting for its dependencies.

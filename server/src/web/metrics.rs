@@ -26,6 +26,13 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
+    if !state.metrics {
+        return super::ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            String::from("metrics are off here (metrics.enabled = false)"),
+        )
+        .into_response();
+    }
     // Sampling processes reads /proc: off the async workers.
     let text = tokio::task::spawn_blocking(move || render(&state))
         .await
