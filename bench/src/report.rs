@@ -665,6 +665,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         yes_no(per_idle.map(|k| k <= 64.0))
     );
     store_targets(w, runs);
+    metrics_target(w, runs);
     match browser {
         Some(b) if b.ran() => {
             let _ = writeln!(
@@ -852,6 +853,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         cluster_section(w, &cluster_runs);
     }
     store_section(w, runs);
+    metrics_section(w, runs);
 
     browser_section(w, browser);
 
@@ -1043,8 +1045,111 @@ fn store_fanout(runs: &[RunResult]) -> (Option<f64>, Option<f64>, Option<f64>) {
             .collect();
         median(&rates)
     };
-    let (off, on) = (rate("store-fanout-off"), rate(crate::scenario::STORE_ON));
+    let (off, on) = (
+        rate(crate::scenario::STORE_OFF),
+        rate(crate::scenario::STORE_ON),
+    );
     (off, on, ratio(on, off))
+}
+
+/// The metrics scenario per number of clients: the per-client rates of
+/// its runs with `/metrics` off and on, and the medians' ratio (on ÷ off).
+struct MetricsFanout {
+    clients: usize,
+    off: Vec<f64>,
+    on: Vec<f64>,
+    ratio: Option<f64>,
+}
+
+fn metrics_fanout(runs: &[RunResult]) -> Vec<MetricsFanout> {
+    let mut clients: Vec<usize> = runs
+        .iter()
+        .filter(|r| r.scenario == crate::scenario::METRICS_ON)
+        .map(|r| r.clients)
+        .collect();
+    clients.sort_unstable();
+    clients.dedup();
+    clients
+        .into_iter()
+        .map(|clients| {
+            let rates = |scenario: &str| -> Vec<f64> {
+                runs.iter()
+                    .filter(|r| r.scenario == scenario && r.clients == clients)
+                    .filter_map(|r| r.per_client_rate)
+                    .collect()
+            };
+            let (off, on) = (
+                rates(crate::scenario::METRICS_OFF),
+                rates(crate::scenario::METRICS_ON),
+            );
+            let ratio = ratio(median(&on), median(&off));
+            MetricsFanout {
+                clients,
+                off,
+                on,
+                ratio,
+            }
+        })
+        .collect()
+}
+
+fn metrics_target(w: &mut String, runs: &[RunResult]) {
+    let sets = metrics_fanout(runs);
+    if sets.is_empty() {
+        return;
+    }
+    let text: Vec<String> = sets
+        .iter()
+        .map(|s| {
+            format!(
+                "{} clients: {}",
+                s.clients,
+                s.ratio.map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
+            )
+        })
+        .collect();
+    let met = sets
+        .iter()
+        .map(|s| s.ratio.map(|r| r >= 0.98))
+        .try_fold(true, |all, met| met.map(|m| all && m));
+    let _ = writeln!(
+        w,
+        "| metrics: fan-out with `/metrics` on within 2% of it off | {} of the metrics-off figure | {} |",
+        text.join(", "),
+        yes_no(met)
+    );
+}
+
+fn metrics_section(w: &mut String, runs: &[RunResult]) {
+    let sets = metrics_fanout(runs);
+    if sets.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\n## 9. Metrics (the fan-out with `/metrics` on and off)\n"
+    );
+    let _ = writeln!(
+        w,
+        "The suite's flat-out fan-out with the store off, run with `[metrics] enabled` on (the default: capture counts every entry) and off (`LOGDECK_METRICS__ENABLED=false`), alternating and swapping the order every other run. Per-client lines/s, the median of the runs, and every run:\n"
+    );
+    let _ = writeln!(
+        w,
+        "| clients | metrics off | metrics on | on ÷ off | runs off | runs on |\n|---|---|---|---|---|---|"
+    );
+    let list = |rates: &[f64]| rates.iter().map(|&r| int(r)).collect::<Vec<_>>().join(", ");
+    for s in &sets {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} |",
+            s.clients,
+            median(&s.off).map_or("–".into(), int),
+            median(&s.on).map_or("–".into(), int),
+            s.ratio.map_or("–".into(), |r| format!("{:.1}%", r * 100.0)),
+            list(&s.off),
+            list(&s.on),
+        );
+    }
 }
 
 /// What the store kept of the flat-out streams it was on for, summed over
@@ -1315,7 +1420,7 @@ mod tests {
             })
         };
         let runs = vec![
-            fanout("store-fanout-off", 200_000.0, None),
+            fanout(crate::scenario::STORE_OFF, 200_000.0, None),
             // The server's own entries are written too: at most what was
             // printed counts as kept.
             fanout(crate::scenario::STORE_ON, 190_000.0, kept(1_000, 1_003, 0)),
@@ -1343,6 +1448,46 @@ mod tests {
         // Not measured: no sentence.
         let report = render(&Machine::default(), &runs[..1], None);
         assert!(!report.contains("lines printed in those runs"), "{report}");
+    }
+
+    #[test]
+    fn the_metrics_target_compares_the_medians_with_metrics_on_and_off() {
+        let run = |scenario: &str, clients: usize, rate: f64| RunResult {
+            scenario: scenario.into(),
+            clients,
+            per_client_rate: Some(rate),
+            ..RunResult::default()
+        };
+        let (on, off) = (crate::scenario::METRICS_ON, crate::scenario::METRICS_OFF);
+        let mut runs = vec![
+            run(off, 1, 100_000.0),
+            run(on, 1, 99_000.0),
+            run(off, 1, 90_000.0),
+            run(on, 1, 97_000.0),
+            run(off, 1, 110_000.0),
+            run(on, 1, 101_000.0),
+            run(on, 10, 50_000.0),
+            run(off, 10, 50_000.0),
+        ];
+        let report = render(&Machine::default(), &runs, None);
+        let row = target_row(&report, "| metrics: fan-out");
+        assert!(
+            row.contains("1 clients: 99.0%, 10 clients: 100.0%"),
+            "{row}"
+        );
+        assert!(row.ends_with("| **yes** |"), "{row}");
+        let table = target_row(&report, "| 1 | 100,000 | 99,000 | 99.0% |");
+        assert!(table.contains("| 100,000, 90,000, 110,000 |"), "{table}");
+        // 10 clients 2.1% slower: missed.
+        runs.push(run(on, 10, 47_900.0));
+        runs.push(run(on, 10, 47_900.0));
+        let report = render(&Machine::default(), &runs, None);
+        let row = target_row(&report, "| metrics: fan-out");
+        assert!(row.contains("10 clients: 95.8%"), "{row}");
+        assert!(row.ends_with("| **no** |"), "{row}");
+        // Not run: no row.
+        let report = render(&Machine::default(), &runs[..1], None);
+        assert!(!report.contains("| metrics: fan-out"), "{report}");
     }
 
     #[test]

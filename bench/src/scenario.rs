@@ -144,9 +144,24 @@ pub fn generator_args(
     args
 }
 
-/// The fan-out run with the store on (its twin, `store-fanout-off`, runs
-/// with `LOGDECK_STORE=false`).
+/// The fan-out runs that change one setting: the store off and on, and
+/// (the store off) `/metrics` on and off.
+pub const STORE_OFF: &str = "store-fanout-off";
 pub const STORE_ON: &str = "store-fanout-on";
+pub const METRICS_ON: &str = "metrics-fanout-on";
+pub const METRICS_OFF: &str = "metrics-fanout-off";
+
+/// The environment Logdeck runs with in `scenario` (its settings as
+/// `LOGDECK_*` variables).
+pub fn settings(scenario: &str) -> Vec<(String, String)> {
+    let store_off = ("LOGDECK_STORE".to_owned(), "false".to_owned());
+    let metrics_off = ("LOGDECK_METRICS__ENABLED".to_owned(), "false".to_owned());
+    match scenario {
+        STORE_OFF | METRICS_ON => vec![store_off],
+        METRICS_OFF => vec![store_off, metrics_off],
+        _ => Vec::new(),
+    }
+}
 
 pub async fn stream(
     env: &Env,

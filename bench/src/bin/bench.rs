@@ -146,7 +146,7 @@ struct Suite {
     rustc: String,
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "fanout",
     "latency",
     "isolation",
@@ -154,6 +154,7 @@ const SCENARIOS: [&str; 7] = [
     "startup",
     "cluster",
     "store",
+    "metrics",
 ];
 
 /// Sizes per profile.
@@ -174,6 +175,9 @@ struct Sizes {
     /// The fan-out with the store on and off: clients, window, runs of
     /// each (alternating).
     store_fanout: (usize, Duration, u32),
+    /// The fan-out with `/metrics` on and off (the store off): clients
+    /// (each a set of runs), window, runs of each (alternating).
+    metrics_fanout: (Vec<usize>, Duration, u32),
 }
 
 fn sizes(profile: Profile) -> Sizes {
@@ -222,6 +226,7 @@ fn sizes(profile: Profile) -> Sizes {
                 rare: "seq=12345",
             },
             store_fanout: (10, Duration::from_secs(10), 3),
+            metrics_fanout: (vec![1, 10], Duration::from_secs(10), 5),
         },
         Profile::Smoke => Sizes {
             fanout_clients: vec![10],
@@ -267,6 +272,7 @@ fn sizes(profile: Profile) -> Sizes {
                 rare: "seq=1234",
             },
             store_fanout: (3, Duration::from_millis(300), 1),
+            metrics_fanout: (vec![3], Duration::from_millis(300), 1),
         },
     }
 }
@@ -467,7 +473,7 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                     if systems.contains(&SystemKind::Logdeck) {
                         let (clients, duration, reps) = sizes.store_fanout;
                         for inner in 0..reps {
-                            for scenario in ["store-fanout-off", scenario::STORE_ON] {
+                            for scenario in [scenario::STORE_OFF, scenario::STORE_ON] {
                                 let stream = Stream {
                                     scenario,
                                     rate: None,
@@ -480,6 +486,36 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                             }
                         }
                         plans.push((SystemKind::Logdeck, None, rep));
+                    }
+                }
+                // Logdeck's alone: the same fan-out with `/metrics` on and
+                // off, the order swapped every other run.
+                "metrics" => {
+                    if systems.contains(&SystemKind::Logdeck) {
+                        let (clients, duration, reps) = &sizes.metrics_fanout;
+                        for &clients in clients {
+                            for inner in 0..*reps {
+                                let mut pair = [scenario::METRICS_ON, scenario::METRICS_OFF];
+                                if inner % 2 == 1 {
+                                    pair.reverse();
+                                }
+                                for scenario in pair {
+                                    let stream = Stream {
+                                        scenario,
+                                        rate: None,
+                                        duration: *duration,
+                                        clients,
+                                        stalled: 0,
+                                        drain: Duration::ZERO,
+                                    };
+                                    plans.push((
+                                        SystemKind::Logdeck,
+                                        Some(stream),
+                                        rep * reps + inner,
+                                    ));
+                                }
+                            }
+                        }
                     }
                 }
                 "isolation" => plans.extend(once(Some(&sizes.isolation))),
@@ -509,14 +545,12 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                     ("cluster", Some(stream)) => {
                         cluster::run(&env, &sizes.cluster, stream.clients / 2, rep, load).await
                     }
-                    ("store", Some(stream)) => {
-                        // The same fan-out as the suite's, the store off or on.
+                    ("store" | "metrics", Some(stream)) => {
+                        // The same fan-out as the suite's, one setting changed.
                         let mut tools = env.tools.clone();
-                        if stream.scenario == "store-fanout-off" {
-                            tools
-                                .logdeck_env
-                                .push(("LOGDECK_STORE".into(), "false".into()));
-                        }
+                        tools
+                            .logdeck_env
+                            .extend(scenario::settings(stream.scenario));
                         let env = Env {
                             tools,
                             work: env.work.clone(),
