@@ -226,7 +226,7 @@ fn sizes(profile: Profile) -> Sizes {
                 rare: "seq=12345",
             },
             store_fanout: (10, Duration::from_secs(10), 3),
-            metrics_fanout: (vec![1, 10], Duration::from_secs(10), 5),
+            metrics_fanout: (vec![1, 10], Duration::from_secs(6), 9),
         },
         Profile::Smoke => Sizes {
             fanout_clients: vec![10],
@@ -531,8 +531,10 @@ async fn run_suite(suite: Suite) -> anyhow::Result<()> {
                         wait_budget.saturating_sub(Duration::from_secs_f64(note.waited_s));
                     note
                 };
+                // The run's own name where it has one (store-fanout-on, …).
                 let label = format!(
-                    "{scenario} {}{} (rep {})",
+                    "{} {}{} (rep {})",
+                    stream.as_ref().map_or(scenario, |s| s.scenario),
                     system.label(),
                     stream
                         .as_ref()
