@@ -23,7 +23,7 @@ mod process_runner;
 mod ready_probe;
 mod resources;
 #[cfg(test)]
-pub(crate) use resources::stat_field;
+pub(crate) use resources::StatFields;
 mod restart_policy;
 mod spawn;
 mod stop;

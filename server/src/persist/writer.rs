@@ -285,7 +285,8 @@ mod tests {
     /// This thread's nice value, as Linux reports it.
     fn own_niceness() -> i32 {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("stat");
-        crate::supervisor::stat_field(&stat, 19)
+        crate::supervisor::StatFields::parse(&stat)
+            .and_then(|fields| fields.get(19))
             .expect("nice")
             .parse()
             .expect("a number")

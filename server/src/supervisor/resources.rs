@@ -120,18 +120,27 @@ fn scan_proc() -> HashMap<u32, (u64, u64)> {
     totals
 }
 
-/// Field `n` of proc(5) (1-based) of a /proc stat line. The command name
-/// (field 2) may hold spaces and parentheses, so fields are counted from
-/// the last `)`.
-pub(crate) fn stat_field(stat: &str, n: usize) -> Option<&str> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    // The first field after the name is field 3 (state).
-    after_name.split_whitespace().nth(n.checked_sub(3)?)
+/// The fields of a /proc stat line, split once, numbered as in proc(5).
+/// The command name (field 2) may hold spaces and parentheses, so fields
+/// are counted from the last `)`.
+pub(crate) struct StatFields<'a>(Vec<&'a str>);
+
+impl<'a> StatFields<'a> {
+    pub(crate) fn parse(stat: &'a str) -> Option<Self> {
+        let after_name = &stat[stat.rfind(')')? + 1..];
+        Some(Self(after_name.split_whitespace().collect()))
+    }
+
+    /// Field `n` (1-based; the first after the name is field 3, the state).
+    pub(crate) fn get(&self, n: usize) -> Option<&'a str> {
+        self.0.get(n.checked_sub(3)?).copied()
+    }
 }
 
 /// Process group, utime + stime and rss from a /proc/<pid>/stat line.
 fn parse_stat(stat: &str) -> Option<(u32, u64, u64)> {
-    let field = |n: usize| stat_field(stat, n).and_then(|f| f.parse::<u64>().ok());
+    let fields = StatFields::parse(stat)?;
+    let field = |n: usize| fields.get(n).and_then(|f| f.parse::<u64>().ok());
     let pgid = u32::try_from(field(5)?).ok()?;
     let ticks = field(14)? + field(15)?;
     let rss_pages = field(24)?;
