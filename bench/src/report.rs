@@ -201,6 +201,18 @@ const FILTER_TARGET_MS: f64 = 50.0;
 const WASM_GZIP_TARGET_BYTES: u64 = 400_000;
 const FIRST_LOAD_TARGET_MS: f64 = 300.0;
 
+/// The numbers of clients `scenario` ran with, in increasing order.
+fn client_counts(runs: &[RunResult], scenario: &str) -> Vec<usize> {
+    let mut clients: Vec<usize> = runs
+        .iter()
+        .filter(|r| r.scenario == scenario)
+        .map(|r| r.clients)
+        .collect();
+    clients.sort_unstable();
+    clients.dedup();
+    clients
+}
+
 fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -573,16 +585,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         let _ = writeln!(w, "| note | {note} |");
     }
 
-    let fan_clients: Vec<usize> = {
-        let mut c: Vec<usize> = runs
-            .iter()
-            .filter(|r| r.scenario == "fanout")
-            .map(|r| r.clients)
-            .collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
+    let fan_clients = client_counts(runs, "fanout");
     let fan = |system, clients| pick(runs, "fanout", system, Some(clients), |r| r.per_client_rate);
     let lat = |system| pick(runs, "latency", system, None, |r| r.p99_ms);
     let iso = |system| pick(runs, "isolation", system, None, |r| r.p99_ms);
@@ -838,14 +841,7 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
         }
     }
 
-    let mut cluster_sizes: Vec<usize> = runs
-        .iter()
-        .filter(|r| r.scenario == "cluster")
-        .map(|r| r.clients)
-        .collect();
-    cluster_sizes.sort_unstable();
-    cluster_sizes.dedup();
-    let cluster_runs: Vec<&RunResult> = cluster_sizes
+    let cluster_runs: Vec<&RunResult> = client_counts(runs, "cluster")
         .into_iter()
         .filter_map(|c| pick(runs, "cluster", SystemKind::Logdeck, Some(c), |r| r.p99_ms))
         .collect();
@@ -1064,45 +1060,31 @@ struct MetricsFanout {
 }
 
 fn metrics_fanout(runs: &[RunResult]) -> Vec<MetricsFanout> {
-    let rate = |scenario: &str, clients: usize, rep: u32| {
-        runs.iter()
-            .find(|r| r.scenario == scenario && r.clients == clients && r.rep == rep)
-            .and_then(|r| r.per_client_rate)
-    };
-    let mut keys: Vec<(usize, u32)> = runs
-        .iter()
-        .filter(|r| r.scenario == crate::scenario::METRICS_ON)
-        .map(|r| (r.clients, r.rep))
-        .collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let mut sets: Vec<MetricsFanout> = Vec::new();
-    for (clients, rep) in keys {
-        let pair = rate(crate::scenario::METRICS_OFF, clients, rep).zip(rate(
-            crate::scenario::METRICS_ON,
-            clients,
-            rep,
-        ));
-        if sets.last().is_none_or(|s| s.clients != clients) {
-            sets.push(MetricsFanout {
+    use crate::scenario::{METRICS_OFF, METRICS_ON};
+    client_counts(runs, METRICS_ON)
+        .into_iter()
+        .map(|clients| {
+            let pairs: Vec<(f64, f64)> = runs
+                .iter()
+                .filter(|on| on.scenario == METRICS_ON && on.clients == clients)
+                .filter_map(|on| {
+                    let off = runs.iter().find(|off| {
+                        off.scenario == METRICS_OFF && off.clients == clients && off.rep == on.rep
+                    })?;
+                    Some((off.per_client_rate?, on.per_client_rate?))
+                })
+                .collect();
+            let ratios: Vec<f64> = pairs
+                .iter()
+                .filter_map(|&(off, on)| ratio(Some(on), Some(off)))
+                .collect();
+            MetricsFanout {
                 clients,
-                pairs: Vec::new(),
-                ratio: None,
-            });
-        }
-        if let (Some(pair), Some(set)) = (pair, sets.last_mut()) {
-            set.pairs.push(pair);
-        }
-    }
-    for set in &mut sets {
-        let ratios: Vec<f64> = set
-            .pairs
-            .iter()
-            .filter_map(|&(off, on)| ratio(Some(on), Some(off)))
-            .collect();
-        set.ratio = median(&ratios);
-    }
-    sets
+                ratio: median(&ratios),
+                pairs,
+            }
+        })
+        .collect()
 }
 
 fn metrics_target(w: &mut String, runs: &[RunResult]) {
