@@ -25,12 +25,12 @@ use app::protocol::{AlertInfo, AlertsInfo, NotifierInfo};
 use app::ProcessState;
 use chrono::Utc;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::cluster::Directory;
 use crate::config::alerts::{AlertRule, AlertsConfig, EventKind, Trigger};
-use crate::hub::{Frame, LogHub};
+use crate::hub::{Frame, LogHub, Subscription};
 use crate::supervisor::SupervisorHandle;
 use notify::NotifierState;
 use rules::{describe_duration, LineRef, Match, Notification, RuleState, Status};
@@ -153,7 +153,7 @@ struct Engine {
 impl Engine {
     async fn run(
         mut self,
-        mut entries: Option<broadcast::Receiver<Arc<Frame>>>,
+        mut entries: Option<Subscription>,
         mut statuses: crate::supervisor::StatusEvents,
         mut outcomes: mpsc::UnboundedReceiver<notify::Outcome>,
     ) {
@@ -366,9 +366,7 @@ impl Engine {
     }
 }
 
-async fn next_entry(
-    entries: &mut Option<broadcast::Receiver<Arc<Frame>>>,
-) -> Result<Arc<Frame>, RecvError> {
+async fn next_entry(entries: &mut Option<Subscription>) -> Result<Arc<Frame>, RecvError> {
     match entries {
         Some(entries) => entries.recv().await,
         None => std::future::pending().await,

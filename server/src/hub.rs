@@ -3,12 +3,17 @@
 //! The hub stamps each line with its sequence number and timestamp,
 //! serialises it to JSON once, keeps it in a bounded ring of recent entries
 //! and broadcasts the shared bytes to every subscriber. Publishing never
-//! waits for a subscriber: one that falls more than the channel capacity
-//! behind loses the oldest entries (and learns how many), while the readers
-//! and everyone else carry on.
+//! waits for a subscriber: one that falls more than its lag window behind
+//! (a number of entries, and at most so many bytes of them) loses the
+//! oldest entries (and learns how many), while the readers and everyone
+//! else carry on.
+
+mod subscription;
+
+pub use subscription::Subscription;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use app::{Level, LogEntry, Stream};
 use bytes::Bytes;
@@ -169,7 +174,8 @@ pub struct HubOptions {
     pub memory_entries: usize,
     /// ...and the bytes they may take, at most.
     pub memory_bytes: u64,
-    /// How many entries a subscriber may fall behind before it loses some.
+    /// How many entries a subscriber may fall behind before it loses some
+    /// (and never more than `memory_bytes` of them).
     pub lag_capacity: usize,
     /// The first `seq` to hand out (continuing the numbering of earlier
     /// runs found in the log files).
@@ -186,7 +192,9 @@ pub struct LogHub {
     /// between it and the live stream. A std mutex: it is held for a few
     /// microseconds and never across `.await`.
     state: Mutex<HubState>,
-    sender: broadcast::Sender<Arc<Frame>>,
+    /// Weak references: the frames themselves are held by the ring and the
+    /// lag window, so a lagging subscriber never holds more than those.
+    sender: broadcast::Sender<Weak<Frame>>,
     server_name: String,
     node: Option<String>,
     run_id: String,
@@ -196,41 +204,77 @@ pub struct LogHub {
 #[derive(Debug)]
 struct HubState {
     next_seq: u64,
-    ring: VecDeque<Arc<Frame>>,
-    capacity: usize,
-    /// What the ring's entries take, by [`Frame::size`].
+    /// Recent entries, for replays and history.
+    ring: Bounded,
+    /// What subscribers may still read: the newest `lag_capacity` entries
+    /// sent while someone was subscribed, within the byte budget.
+    window: Bounded,
+}
+
+/// Frames, oldest first, within a count and a byte budget.
+#[derive(Debug)]
+struct Bounded {
+    frames: VecDeque<Arc<Frame>>,
+    max_count: usize,
+    /// What the frames take, by [`Frame::size`].
     bytes: u64,
     max_bytes: u64,
 }
 
 impl HubState {
-    /// Adds `frame` to the ring, dropping the oldest beyond the count and
-    /// the byte budget (the newest entry is always kept, however large).
+    /// Keeps `frame` and broadcasts it; the window holds it for the
+    /// subscribers, if there are any (one subscribing later never sees it,
+    /// nor anything sent before).
+    fn send(&mut self, sender: &broadcast::Sender<Weak<Frame>>, frame: Arc<Frame>) {
+        self.ring.keep(frame.clone());
+        if sender.send(Arc::downgrade(&frame)).is_ok() {
+            self.window.keep(frame);
+        } else {
+            self.window.clear();
+        }
+    }
+}
+
+impl Bounded {
+    fn new(max_count: usize, max_bytes: u64) -> Self {
+        let max_count = max_count.max(1);
+        Bounded {
+            frames: VecDeque::with_capacity(max_count.min(4096)),
+            max_count,
+            bytes: 0,
+            max_bytes,
+        }
+    }
+
+    /// Adds `frame`, dropping the oldest beyond the count and the byte
+    /// budget (the newest frame is always kept, however large).
     fn keep(&mut self, frame: Arc<Frame>) {
         let size = frame.size();
-        while !self.ring.is_empty()
-            && (self.ring.len() >= self.capacity || self.bytes + size > self.max_bytes)
+        while !self.frames.is_empty()
+            && (self.frames.len() >= self.max_count || self.bytes + size > self.max_bytes)
         {
-            if let Some(oldest) = self.ring.pop_front() {
+            if let Some(oldest) = self.frames.pop_front() {
                 self.bytes -= oldest.size();
             }
         }
         self.bytes += size;
-        self.ring.push_back(frame);
+        self.frames.push_back(frame);
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
     }
 }
 
 impl LogHub {
     pub fn new(options: HubOptions) -> Self {
         let (sender, _) = broadcast::channel(options.lag_capacity.max(1));
-        let capacity = options.memory_entries.max(1);
         Self {
             state: Mutex::new(HubState {
                 next_seq: options.first_seq.max(1),
-                ring: VecDeque::with_capacity(capacity.min(4096)),
-                capacity,
-                bytes: 0,
-                max_bytes: options.memory_bytes,
+                ring: Bounded::new(options.memory_entries, options.memory_bytes),
+                window: Bounded::new(options.lag_capacity, options.memory_bytes),
             }),
             sender,
             server_name: options.server_name,
@@ -267,36 +311,33 @@ impl LogHub {
     }
 
     /// Receives every entry published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        Subscription::new(self.sender.subscribe())
     }
 
     /// Kept entries per `from`, and a receiver for everything published
     /// after them: taken together, so nothing falls between the two and
     /// nothing is in both.
-    pub fn replay(
-        &self,
-        from: Replay,
-    ) -> (
-        Vec<Arc<Frame>>,
-        broadcast::Receiver<Arc<Frame>>,
-        Option<Gap>,
-    ) {
+    pub fn replay(&self, from: Replay) -> (Vec<Arc<Frame>>, Subscription, Option<Gap>) {
         let state = self.lock();
-        let receiver = self.sender.subscribe();
-        let oldest = state.ring.front().map_or(state.next_seq, |f| f.entry.seq);
+        let receiver = self.subscribe();
+        let oldest = state
+            .ring
+            .frames
+            .front()
+            .map_or(state.next_seq, |f| f.entry.seq);
         let (backlog, gap) = match from {
             Replay::Tail(n) => {
-                let skip = state.ring.len().saturating_sub(n);
-                (state.ring.iter().skip(skip).cloned().collect(), None)
+                let skip = state.ring.frames.len().saturating_sub(n);
+                (state.ring.frames.iter().skip(skip).cloned().collect(), None)
             }
             Replay::Since(since) => {
-                let start = state.ring.partition_point(|f| f.entry.seq <= since);
+                let start = state.ring.frames.partition_point(|f| f.entry.seq <= since);
                 let gap = (since + 1 < oldest).then(|| Gap {
                     missing: oldest - since - 1,
                     last_missing: oldest - 1,
                 });
-                (state.ring.iter().skip(start).cloned().collect(), gap)
+                (state.ring.frames.iter().skip(start).cloned().collect(), gap)
             }
         };
         (backlog, receiver, gap)
@@ -307,22 +348,29 @@ impl LogHub {
     /// chunk at a time, so a slow filter never holds up publishing.
     pub fn recent_chunk(&self, before: Option<u64>, n: usize) -> Vec<Arc<Frame>> {
         let state = self.lock();
-        let end = before.map_or(state.ring.len(), |b| {
-            state.ring.partition_point(|f| f.entry.seq < b)
+        let end = before.map_or(state.ring.frames.len(), |b| {
+            state.ring.frames.partition_point(|f| f.entry.seq < b)
         });
-        state.ring.range(..end).rev().take(n).cloned().collect()
+        state
+            .ring
+            .frames
+            .range(..end)
+            .rev()
+            .take(n)
+            .cloned()
+            .collect()
     }
 
     /// Every kept entry with `seq` above `after`, oldest first.
     pub fn kept_after(&self, after: u64) -> Vec<Arc<Frame>> {
         let state = self.lock();
-        let start = state.ring.partition_point(|f| f.entry.seq <= after);
-        state.ring.range(start..).cloned().collect()
+        let start = state.ring.frames.partition_point(|f| f.entry.seq <= after);
+        state.ring.frames.range(start..).cloned().collect()
     }
 
     /// The `seq` of the oldest entry still kept in memory.
     pub fn oldest_kept(&self) -> Option<u64> {
-        self.lock().ring.front().map(|f| f.entry.seq)
+        self.lock().ring.frames.front().map(|f| f.entry.seq)
     }
 
     /// Stamps, serialises, keeps and broadcasts an entry; returns its `seq`.
@@ -342,9 +390,7 @@ impl LogHub {
             dropped: None,
             node: self.node.clone(),
         }));
-        state.keep(frame.clone());
-        // An error only means nobody is subscribed right now; that is fine.
-        let _ = self.sender.send(frame);
+        state.send(&self.sender, frame);
         seq
     }
 
@@ -359,8 +405,7 @@ impl LogHub {
         }
         state.next_seq = entry.seq + 1;
         let frame = Arc::new(Frame::new(entry));
-        state.keep(frame.clone());
-        let _ = self.sender.send(frame);
+        state.send(&self.sender, frame);
         true
     }
 
@@ -412,6 +457,7 @@ pub fn test_hub(memory_entries: usize, lag_capacity: usize) -> LogHub {
 mod tests {
     use super::*;
     use chrono::Timelike;
+    use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
     fn hub(memory_entries: usize, lag_capacity: usize) -> LogHub {
         test_hub(memory_entries, lag_capacity)
@@ -462,7 +508,7 @@ mod tests {
             hub.publish(line(&i.to_string()));
         }
         match rx.recv().await {
-            Err(broadcast::error::RecvError::Lagged(n)) => assert_eq!(n, 3),
+            Err(RecvError::Lagged(n)) => assert_eq!(n, 3),
             other => panic!("expected lag, got {other:?}"),
         }
         assert_eq!(rx.recv().await.expect("frame").entry.seq, 4);
@@ -672,6 +718,75 @@ mod tests {
         // One entry larger than the whole budget is still kept, alone.
         hub.publish(line(&"y".repeat(100 * 1024)));
         assert_eq!(seqs(&hub.replay(Replay::Tail(10)).0), vec![21]);
+    }
+
+    /// A hub keeping one entry in memory and letting subscribers lag 1000
+    /// entries but only 64 KiB of them, one subscriber, and `n` entries of
+    /// about 20 KiB each published.
+    fn lagging_by_bytes(n: usize) -> (LogHub, Subscription) {
+        let hub = LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1,
+            memory_bytes: 64 * 1024,
+            lag_capacity: 1000,
+            first_seq: 1,
+            node: None,
+        });
+        let rx = hub.subscribe();
+        let big = "x".repeat(10 * 1024);
+        for _ in 0..n {
+            hub.publish(line(&big));
+        }
+        (hub, rx)
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_lagging_past_the_byte_budget_loses_the_oldest() {
+        let (hub, mut rx) = lagging_by_bytes(20);
+        // The newest three fit the budget and are held for it; the rest
+        // is gone, and it is told how many.
+        match rx.recv().await {
+            Err(RecvError::Lagged(n)) => assert_eq!(n, 17),
+            other => panic!("expected lag, got {other:?}"),
+        }
+        let rest: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|f| f.entry.seq)
+            .collect();
+        assert_eq!(rest, vec![18, 19, 20]);
+        assert!(rx.is_empty());
+        // It reads on normally after.
+        hub.publish(line("small"));
+        assert_eq!(rx.recv().await.expect("frame").entry.seq, 21);
+    }
+
+    #[test]
+    fn a_lag_seen_without_waiting_is_reported_before_the_next_entry() {
+        let (hub, mut rx) = lagging_by_bytes(10);
+        match rx.try_recv() {
+            Err(TryRecvError::Lagged(n)) => assert_eq!(n, 7),
+            other => panic!("expected lag, got {other:?}"),
+        }
+        assert!(!rx.is_empty(), "the first live entry waits");
+        assert_eq!(rx.try_recv().expect("frame").entry.seq, 8);
+        assert_eq!(rx.try_recv().expect("frame").entry.seq, 9);
+        assert_eq!(rx.try_recv().expect("frame").entry.seq, 10);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        drop(hub);
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Closed)));
+    }
+
+    #[test]
+    fn entries_are_held_for_subscribers_only() {
+        let (hub, rx) = lagging_by_bytes(1);
+        let first = Arc::downgrade(&hub.recent_chunk(None, 1)[0]);
+        hub.publish(line("second"));
+        // Out of the ring, but the subscriber has yet to read it.
+        assert!(first.upgrade().is_some());
+        drop(rx);
+        let second = Arc::downgrade(&hub.recent_chunk(None, 1)[0]);
+        hub.publish(line("third"));
+        // Sent to nobody: only the ring held it.
+        assert!(second.upgrade().is_none());
     }
 
     #[test]

@@ -20,13 +20,13 @@ use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
 use chrono::Utc;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::link::{Link, LinkStatus, Ready};
 use crate::config::ClusterConfig;
-use crate::hub::{Frame, LogHub};
+use crate::hub::{Frame, LogHub, Subscription};
 
 /// Publishes sent before their acknowledgements are awaited.
 const BATCH: usize = 512;
@@ -157,7 +157,7 @@ pub struct Publisher {
     run_id: String,
     subject_prefix: String,
     limit: usize,
-    entries: broadcast::Receiver<Arc<Frame>>,
+    entries: Subscription,
     link: Link,
     ready: watch::Receiver<Option<Ready>>,
     stats: Arc<PublisherStats>,

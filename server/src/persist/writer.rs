@@ -9,15 +9,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::broadcast::Receiver;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{LogSink, WriterStats};
-use crate::hub::Frame;
+use crate::hub::{Frame, Subscription};
 
-/// Entries written between two flushes, at most.
+/// Entries written between two flushes, at most...
 const BATCH: usize = 4096;
+/// ...and their size (by `Frame::size`): a batch of long lines is written
+/// sooner rather than held in memory.
+const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 /// How often a waiting writer asks the sink for its own work.
 const BACKGROUND_TICK: Duration = Duration::from_secs(1);
 /// How long a batch waits for more entries before it is written.
@@ -53,7 +55,7 @@ impl WriterHandle {
 /// receives (subscribe it before anything is published that must be
 /// written) to `sink`; `describe` names the destination in reports.
 pub fn start_writer(
-    entries: Receiver<Arc<Frame>>,
+    entries: Subscription,
     sink: Box<dyn LogSink>,
     describe: String,
 ) -> std::io::Result<WriterHandle> {
@@ -117,6 +119,29 @@ fn yield_to_the_live_path() {
     }
 }
 
+/// Entries waiting to be written together.
+#[derive(Default)]
+struct Batch {
+    frames: Vec<Arc<Frame>>,
+    bytes: u64,
+}
+
+impl Batch {
+    fn push(&mut self, frame: Arc<Frame>) {
+        self.bytes += frame.size();
+        self.frames.push(frame);
+    }
+
+    fn full(&self) -> bool {
+        self.frames.len() >= BATCH || self.bytes >= BATCH_BYTES
+    }
+
+    fn clear(&mut self) {
+        self.frames.clear();
+        self.bytes = 0;
+    }
+}
+
 struct Writer {
     sink: Box<dyn LogSink>,
     reports: mpsc::Sender<String>,
@@ -129,8 +154,8 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(&mut self, mut entries: Receiver<Arc<Frame>>, finish: CancellationToken) {
-        let mut batch = Vec::with_capacity(BATCH);
+    async fn run(&mut self, mut entries: Subscription, finish: CancellationToken) {
+        let mut batch = Batch::default();
         // The sink may have work left from before (an index behind).
         let mut background = true;
         loop {
@@ -157,7 +182,7 @@ impl Writer {
             // More of the batch, for up to LINGER: a few large
             // transactions cost far less than many small ones.
             let deadline = tokio::time::Instant::now() + LINGER;
-            while batch.len() < BATCH {
+            while !batch.full() {
                 match entries.try_recv() {
                     Ok(frame) => batch.push(frame),
                     Err(TryRecvError::Lagged(missed)) => {
@@ -183,7 +208,7 @@ impl Writer {
             match entries.try_recv() {
                 Ok(frame) => {
                     batch.push(frame);
-                    if batch.len() == BATCH {
+                    if batch.full() {
                         self.write(&mut batch);
                     }
                 }
@@ -194,17 +219,17 @@ impl Writer {
         self.write(&mut batch);
     }
 
-    fn write(&mut self, batch: &mut Vec<Arc<Frame>>) {
-        if batch.is_empty() {
+    fn write(&mut self, batch: &mut Batch) {
+        if batch.frames.is_empty() {
             return;
         }
-        let (mut written, mut failure) = self.sink.append_all(batch);
+        let (mut written, mut failure) = self.sink.append_all(&batch.frames);
         if let Err(e) = self.sink.flush() {
             // What was buffered may be gone too; count the batch as lost.
             written = 0;
             failure = Some(e);
         }
-        let total = batch.len() as u64;
+        let total = batch.frames.len() as u64;
         batch.clear();
         self.stats.written.fetch_add(written, Ordering::Relaxed);
         if let Some(error) = failure {
@@ -375,5 +400,54 @@ mod tests {
                 errors: 0
             }
         );
+    }
+
+    /// Records the size of every batch it is given.
+    #[derive(Clone, Default)]
+    struct BatchSizes(Arc<Mutex<Vec<(usize, u64)>>>);
+
+    impl LogSink for BatchSizes {
+        fn append(&mut self, _: &Frame) -> io::Result<()> {
+            Ok(())
+        }
+
+        fn append_all(&mut self, frames: &[Arc<Frame>]) -> (u64, Option<io::Error>) {
+            let bytes = frames.iter().map(|f| f.size()).sum();
+            self.0.lock().expect("lock").push((frames.len(), bytes));
+            (frames.len() as u64, None)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn long_lines_are_written_in_batches_bounded_in_bytes() {
+        let hub = Arc::new(LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1,
+            memory_bytes: u64::MAX,
+            lag_capacity: 1000,
+            first_seq: 1,
+            node: None,
+        }));
+        let sink = BatchSizes::default();
+        let writer = start_writer(hub.subscribe(), Box::new(sink.clone()), "the store".into())
+            .expect("writer");
+        let line = "x".repeat(1024 * 1024);
+        for _ in 0..40 {
+            publish(&hub, &line);
+        }
+        writer.finish().await;
+        let batches = sink.0.lock().expect("lock").clone();
+        assert_eq!(batches.iter().map(|b| b.0).sum::<usize>(), 40);
+        // About 2 MiB each (the line and its JSON): four make a batch.
+        let largest = batches.iter().map(|b| b.1).max().expect("a batch");
+        assert!(
+            largest < BATCH_BYTES + 2 * 1024 * 1024 + 4096,
+            "{batches:?}"
+        );
+        assert!(batches.iter().all(|b| b.0 <= 4), "{batches:?}");
     }
 }

@@ -22,14 +22,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::broadcast::Receiver;
 use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::connection::ClientAddr;
 use super::dmb::is_ping;
 use super::AppState;
-use crate::hub::{Frame, Gap, LogHub, Replay};
+use crate::hub::{Frame, Gap, LogHub, Replay, Subscription};
 
 /// Frames queued for one client are written together and flushed once, up
 /// to this many: one syscall for a burst instead of one per line.
@@ -260,7 +259,7 @@ impl Connection {
         mut self,
         backlog: Vec<Arc<Frame>>,
         gap: Option<Gap>,
-        mut entries: Receiver<Arc<Frame>>,
+        mut entries: Subscription,
         mut incoming: SplitStream<WebSocket>,
         shutdown: CancellationToken,
     ) {
