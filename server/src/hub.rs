@@ -4,16 +4,17 @@
 //! serialises it to JSON once, keeps it in a bounded ring of recent entries
 //! and broadcasts the shared bytes to every subscriber. Publishing never
 //! waits for a subscriber: one that falls more than its lag window behind
-//! (a number of entries, and at most so many bytes of them) loses the
-//! oldest entries (and learns how many), while the readers and everyone
-//! else carry on.
+//! (a number of entries, of which the long ones take at most so many bytes)
+//! loses the oldest entries (and learns how many), while the readers and
+//! everyone else carry on.
 
 mod subscription;
 
+use subscription::Sent;
 pub use subscription::Subscription;
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use app::{Level, LogEntry, Stream};
 use bytes::Bytes;
@@ -175,7 +176,8 @@ pub struct HubOptions {
     /// ...and the bytes they may take, at most.
     pub memory_bytes: u64,
     /// How many entries a subscriber may fall behind before it loses some
-    /// (and never more than `memory_bytes` of them).
+    /// (and, of those longer than `memory_bytes / lag_capacity`, never more
+    /// than `memory_bytes`).
     pub lag_capacity: usize,
     /// The first `seq` to hand out (continuing the numbering of earlier
     /// runs found in the log files).
@@ -192,9 +194,7 @@ pub struct LogHub {
     /// between it and the live stream. A std mutex: it is held for a few
     /// microseconds and never across `.await`.
     state: Mutex<HubState>,
-    /// Weak references: the frames themselves are held by the ring and the
-    /// lag window, so a lagging subscriber never holds more than those.
-    sender: broadcast::Sender<Weak<Frame>>,
+    sender: broadcast::Sender<Sent>,
     server_name: String,
     node: Option<String>,
     run_id: String,
@@ -206,9 +206,14 @@ struct HubState {
     next_seq: u64,
     /// Recent entries, for replays and history.
     ring: Bounded,
-    /// What subscribers may still read: the newest `lag_capacity` entries
-    /// sent while someone was subscribed, within the byte budget.
+    /// The long entries subscribers may still read: those among the
+    /// newest `lag_capacity` sent while someone was subscribed, within the
+    /// byte budget.
     window: Bounded,
+    /// Entries larger than this go through the window (sent as weak
+    /// references); smaller ones are sent as they are, so at most
+    /// `lag_capacity` of them take at most the byte budget too.
+    long: u64,
 }
 
 /// Frames, oldest first, within a count and a byte budget.
@@ -222,14 +227,21 @@ struct Bounded {
 }
 
 impl HubState {
-    /// Keeps `frame` and broadcasts it; the window holds it for the
-    /// subscribers, if there are any (one subscribing later never sees it,
-    /// nor anything sent before).
-    fn send(&mut self, sender: &broadcast::Sender<Weak<Frame>>, frame: Arc<Frame>) {
+    /// Keeps `frame` and broadcasts it. A long one is held for the
+    /// subscribers by the window, if there are any (one subscribing later
+    /// never sees it, nor anything sent before).
+    fn send(&mut self, sender: &broadcast::Sender<Sent>, frame: Arc<Frame>) {
         self.ring.keep(frame.clone());
-        if sender.send(Arc::downgrade(&frame)).is_ok() {
-            self.window.keep(frame);
+        let listened = if frame.size() <= self.long {
+            sender.send(Sent::Held(frame)).is_ok()
         } else {
+            let listened = sender.send(Sent::Window(Arc::downgrade(&frame))).is_ok();
+            if listened {
+                self.window.keep(frame);
+            }
+            listened
+        };
+        if !listened {
             self.window.clear();
         }
     }
@@ -275,6 +287,7 @@ impl LogHub {
                 next_seq: options.first_seq.max(1),
                 ring: Bounded::new(options.memory_entries, options.memory_bytes),
                 window: Bounded::new(options.lag_capacity, options.memory_bytes),
+                long: options.memory_bytes / options.lag_capacity.max(1) as u64,
             }),
             sender,
             server_name: options.server_name,
@@ -773,6 +786,35 @@ mod tests {
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
         drop(hub);
         assert!(matches!(rx.try_recv(), Err(TryRecvError::Closed)));
+    }
+
+    #[test]
+    fn short_entries_wait_for_a_subscriber_however_many_bytes_long_ones_take() {
+        // 16 may lag; entries over 1 MiB / 16 = 64 KiB count against the
+        // 1 MiB budget.
+        let hub = LogHub::new(HubOptions {
+            server_name: "logdeck".into(),
+            memory_entries: 1,
+            memory_bytes: 1024 * 1024,
+            lag_capacity: 16,
+            first_seq: 1,
+            node: None,
+        });
+        let mut rx = hub.subscribe();
+        for i in 0..10 {
+            hub.publish(line(&format!("short {i}")));
+        }
+        let long = "x".repeat(300 * 1024);
+        for _ in 0..4 {
+            hub.publish(line(&long));
+        }
+        let short: Vec<u64> = (0..10)
+            .map(|_| rx.try_recv().expect("short entry").entry.seq)
+            .collect();
+        assert_eq!(short, (1..=10).collect::<Vec<_>>());
+        // About 600 KiB each with their JSON: only the newest fits.
+        assert!(matches!(rx.try_recv(), Err(TryRecvError::Lagged(3))));
+        assert_eq!(rx.try_recv().expect("long entry").entry.seq, 14);
     }
 
     #[test]

@@ -22,6 +22,9 @@ async fn a_gigabyte_without_a_newline_is_split_and_memory_stays_bounded() {
     let server = TestServer::start(
         r#"
         memory_entries = 64
+        # What a slow subscriber (the store's writer, under the flood) may
+        # hold of long lines: at most this much, not its 16,384 entries.
+        memory_bytes = "64MiB"
         [[process]]
         name = "blob"
         command = "head -c 1073741824 /dev/zero | tr '\\0' x"

@@ -1,11 +1,14 @@
 //! What a subscriber reads the hub's entries through.
 //!
-//! The broadcast channel carries weak references; the hub holds the strong
-//! ones for as long as a subscriber may still need them (its lag window,
-//! bounded in entries and in bytes). A subscriber that falls further
-//! behind finds the oldest frames gone and is told how many it missed,
-//! exactly as when the channel itself overflows — so however slow a
-//! subscriber is, the memory held for it stays within the window.
+//! The broadcast channel holds the newest `lag_capacity` entries for its
+//! slowest subscriber. Most are sent as they are, and that many of them
+//! fit the hub's byte budget; a long one is sent as a weak reference, the
+//! hub holding the frame for as long as a subscriber may still need it (its
+//! lag window, bounded in entries and in bytes). A subscriber that falls
+//! further behind finds the oldest long frames gone and is told how many it
+//! missed, exactly as when the channel itself overflows — so however slow
+//! a subscriber is and however long the lines, what is held for it stays
+//! within twice the budget.
 
 use std::sync::{Arc, Weak};
 
@@ -14,17 +17,35 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::Frame;
 
+/// An entry as the channel carries it.
+#[derive(Clone, Debug)]
+pub(super) enum Sent {
+    Held(Arc<Frame>),
+    /// A long entry, held by the hub's lag window.
+    Window(Weak<Frame>),
+}
+
+impl Sent {
+    /// The frame, unless the hub no longer holds it.
+    fn frame(self) -> Option<Arc<Frame>> {
+        match self {
+            Sent::Held(frame) => Some(frame),
+            Sent::Window(weak) => weak.upgrade(),
+        }
+    }
+}
+
 /// Receives every entry published after it was made.
 #[derive(Debug)]
 pub struct Subscription {
-    channel: broadcast::Receiver<Weak<Frame>>,
+    channel: broadcast::Receiver<Sent>,
     /// The first live frame after a run of lost ones: returned by the next
     /// call, after the lag has been reported.
     pending: Option<Arc<Frame>>,
 }
 
 impl Subscription {
-    pub(super) fn new(channel: broadcast::Receiver<Weak<Frame>>) -> Self {
+    pub(super) fn new(channel: broadcast::Receiver<Sent>) -> Self {
         Subscription {
             channel,
             pending: None,
@@ -49,7 +70,7 @@ impl Subscription {
             return Ok(frame);
         }
         let first = match self.channel.try_recv() {
-            Ok(weak) => Ok(weak),
+            Ok(sent) => Ok(sent),
             Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
             Err(TryRecvError::Closed) => Err(RecvError::Closed),
             Err(TryRecvError::Empty) => return Err(TryRecvError::Empty),
@@ -68,12 +89,12 @@ impl Subscription {
     /// Turns what the channel gave into an entry or a count of the lost
     /// ones: frames the hub no longer holds are counted together with
     /// whatever the channel itself overwrote, up to the first live one.
-    fn settle(&mut self, first: Result<Weak<Frame>, RecvError>) -> Result<Arc<Frame>, RecvError> {
+    fn settle(&mut self, first: Result<Sent, RecvError>) -> Result<Arc<Frame>, RecvError> {
         let mut missed = 0;
         let mut next = first;
         loop {
             match next {
-                Ok(weak) => match weak.upgrade() {
+                Ok(sent) => match sent.frame() {
                     Some(frame) if missed == 0 => return Ok(frame),
                     Some(frame) => {
                         self.pending = Some(frame);
@@ -86,7 +107,7 @@ impl Subscription {
                 Err(RecvError::Closed) => return Err(RecvError::Lagged(missed)),
             }
             next = match self.channel.try_recv() {
-                Ok(weak) => Ok(weak),
+                Ok(sent) => Ok(sent),
                 Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
                 Err(TryRecvError::Closed) => Err(RecvError::Closed),
                 // Only reached with `missed` above zero.
