@@ -2,8 +2,13 @@
 //! log files in batches. It only consumes the hub's entries; what goes
 //! wrong it reports on a channel of its own, which the server turns into
 //! log entries.
+//!
+//! The thread runs at the lowest priority, so streaming comes first; a task
+//! at the server's priority takes the entries from the hub as they come and
+//! queues them for it (bounded in bytes), so a writer kept off the CPU for a
+//! while catches up later instead of missing what the hub moved past.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,7 +20,8 @@ use tokio_util::sync::CancellationToken;
 use super::{LogSink, WriterStats};
 use crate::hub::{Frame, Subscription};
 
-/// Entries written between two flushes, at most...
+/// Entries written between two flushes, at most (give or take one chunk
+/// from the queue)...
 const BATCH: usize = 4096;
 /// ...and their size (by `Frame::size`): a batch of long lines is written
 /// sooner rather than held in memory.
@@ -29,6 +35,14 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Reports waiting to be published; more are dropped (they are already
 /// one per interval, so this only fills if nobody reads them).
 const REPORT_QUEUE: usize = 16;
+/// What may wait for the writer (by `Frame::size`); beyond it entries are
+/// counted as lost rather than held. About a second of the store's full
+/// rate in lines of ordinary length.
+const QUEUE_BYTES: u64 = 64 * 1024 * 1024;
+/// Entries the forwarding task queues in one go, at most...
+const CHUNK: usize = 256;
+/// ...and their size, unless one entry is larger.
+const CHUNK_BYTES: u64 = 1024 * 1024;
 
 /// The running writer.
 #[derive(Debug)]
@@ -71,13 +85,23 @@ pub fn start_writer(
         last_report: None,
         unreported: 0,
     };
+    let (queue, queued) = mpsc::unbounded_channel();
+    let queued_bytes = Arc::new(AtomicU64::new(0));
     let token = finish.clone();
+    let bytes = queued_bytes.clone();
     let thread = std::thread::Builder::new()
         .name("logdeck-writer".into())
         .spawn(move || {
             yield_to_the_live_path();
-            runtime.block_on(writer.run(entries, token));
+            runtime.block_on(writer.run(queued, bytes, token));
         })?;
+    tokio::spawn(forward(
+        entries,
+        queue,
+        queued_bytes,
+        stats.clone(),
+        finish.clone(),
+    ));
     Ok(WriterHandle {
         finish,
         thread: Some(thread),
@@ -86,11 +110,93 @@ pub fn start_writer(
     })
 }
 
-/// How much nicer than the server the writer runs: under a CPU held by a
-/// flood, the threads that stream to clients come first and the writer
-/// takes what is left (it catches up from the hub's queue, or counts what
-/// it missed); with a core to spare it runs as fast as ever.
-pub const WRITER_NICENESS: i32 = 10;
+/// How much nicer than the server the writer runs: while the CPU is busy
+/// the threads that stream to clients come first and the writer takes what
+/// is left (it catches up from its queue, or counts what it missed); with a
+/// core to spare it runs as fast as ever.
+pub const WRITER_NICENESS: i32 = 19;
+
+/// What the writer's queue carries, in publishing order.
+enum Queued {
+    Frames(Vec<Arc<Frame>>),
+    /// Entries that were not queued (the hub moved past them, or the queue
+    /// was full), already counted in the stats: for the writer to report.
+    Lost(u64),
+}
+
+/// Takes the hub's entries for the writer as they come, at the server's
+/// priority, until `finish`; then queues what was published before and
+/// stops, which closes the queue.
+async fn forward(
+    mut entries: Subscription,
+    queue: mpsc::UnboundedSender<Queued>,
+    queued_bytes: Arc<AtomicU64>,
+    stats: Arc<WriterStats>,
+    finish: CancellationToken,
+) {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut chunk_bytes = 0;
+    let mut lost = 0;
+    let mut finishing = false;
+    loop {
+        let received = if finishing {
+            match entries.try_recv() {
+                Ok(frame) => Ok(frame),
+                Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => Err(RecvError::Closed),
+            }
+        } else {
+            tokio::select! {
+                received = entries.recv() => received,
+                _ = finish.cancelled() => {
+                    finishing = true;
+                    continue;
+                }
+            }
+        };
+        let closed = match received {
+            Ok(frame) => {
+                let size = frame.size();
+                // What the writer has yet to take, and this chunk.
+                if queued_bytes.load(Ordering::Relaxed) + chunk_bytes + size > QUEUE_BYTES {
+                    lost += 1;
+                } else {
+                    chunk_bytes += size;
+                    chunk.push(frame);
+                }
+                false
+            }
+            Err(RecvError::Lagged(missed)) => {
+                lost += missed;
+                false
+            }
+            Err(RecvError::Closed) => true,
+        };
+        if closed
+            || chunk.len() == CHUNK
+            || chunk_bytes >= CHUNK_BYTES
+            || (!finishing && entries.is_empty())
+        {
+            if lost > 0 {
+                stats.lost.fetch_add(lost, Ordering::Relaxed);
+                if queue.send(Queued::Lost(std::mem::take(&mut lost))).is_err() {
+                    return;
+                }
+            }
+            if !chunk.is_empty() {
+                queued_bytes.fetch_add(chunk_bytes, Ordering::Relaxed);
+                chunk_bytes = 0;
+                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                if queue.send(Queued::Frames(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
 
 /// Raises the calling thread's nice value by [`WRITER_NICENESS`] (up to
 /// 19; Linux's nice values are per thread). If that is refused, the thread
@@ -127,9 +233,12 @@ struct Batch {
 }
 
 impl Batch {
-    fn push(&mut self, frame: Arc<Frame>) {
-        self.bytes += frame.size();
-        self.frames.push(frame);
+    /// Adds `frames`; returns their size.
+    fn extend(&mut self, frames: Vec<Arc<Frame>>) -> u64 {
+        let bytes: u64 = frames.iter().map(|f| f.size()).sum();
+        self.bytes += bytes;
+        self.frames.extend(frames);
+        bytes
     }
 
     fn full(&self) -> bool {
@@ -154,67 +263,58 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(&mut self, mut entries: Subscription, finish: CancellationToken) {
+    async fn run(
+        &mut self,
+        mut queue: mpsc::UnboundedReceiver<Queued>,
+        queued_bytes: Arc<AtomicU64>,
+        finish: CancellationToken,
+    ) {
         let mut batch = Batch::default();
+        let take = |writer: &mut Writer, batch: &mut Batch, queued: Queued| match queued {
+            Queued::Frames(frames) => {
+                let bytes = batch.extend(frames);
+                queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            }
+            Queued::Lost(missed) => writer.report(missed, "the writer fell behind"),
+        };
         // The sink may have work left from before (an index behind).
         let mut background = true;
         loop {
             // The sink's own work, while no entry waits: entries come
             // first.
-            while background && !finish.is_cancelled() && entries.is_empty() {
+            while background && !finish.is_cancelled() && queue.is_empty() {
                 background = self.sink.background();
             }
             // Waiting, the sink is asked again now and then (work it put
-            // off, such as an index trailing by a few entries).
+            // off, such as an index trailing by a few entries). The queue
+            // closes once everything published before `finish` is in it.
             let first = tokio::select! {
-                first = entries.recv() => first,
-                _ = finish.cancelled() => break,
+                first = queue.recv() => first,
                 _ = tokio::time::sleep(BACKGROUND_TICK) => {
                     background = true;
                     continue;
                 }
             };
-            match first {
-                Ok(frame) => batch.push(frame),
-                Err(RecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
-                Err(RecvError::Closed) => break,
-            }
+            let Some(first) = first else { break };
+            take(self, &mut batch, first);
             // More of the batch, for up to LINGER: a few large
             // transactions cost far less than many small ones.
             let deadline = tokio::time::Instant::now() + LINGER;
             while !batch.full() {
-                match entries.try_recv() {
-                    Ok(frame) => batch.push(frame),
-                    Err(TryRecvError::Lagged(missed)) => {
-                        self.lost(missed, "the writer fell behind")
-                    }
-                    Err(TryRecvError::Closed) => break,
-                    Err(TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, entries.recv()).await {
-                            Ok(Ok(frame)) => batch.push(frame),
-                            Ok(Err(RecvError::Lagged(missed))) => {
-                                self.lost(missed, "the writer fell behind")
-                            }
-                            Ok(Err(RecvError::Closed)) | Err(_) => break,
+                let next = match queue.try_recv() {
+                    Ok(next) => next,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, queue.recv()).await {
+                            Ok(Some(next)) => next,
+                            Ok(None) | Err(_) => break,
                         }
                     }
-                }
+                };
+                take(self, &mut batch, next);
             }
             self.write(&mut batch);
             background = true;
-        }
-        // Shutting down: everything published so far goes to disk.
-        loop {
-            match entries.try_recv() {
-                Ok(frame) => {
-                    batch.push(frame);
-                    if batch.full() {
-                        self.write(&mut batch);
-                    }
-                }
-                Err(TryRecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-            }
         }
         self.write(&mut batch);
     }
@@ -241,6 +341,11 @@ impl Writer {
     /// Counts lost entries and, at most once per interval, reports them.
     fn lost(&mut self, count: u64, why: &str) {
         self.stats.lost.fetch_add(count, Ordering::Relaxed);
+        self.report(count, why);
+    }
+
+    /// Reports lost entries (already counted), at most once per interval.
+    fn report(&mut self, count: u64, why: &str) {
         self.unreported += count;
         let due = self
             .last_report
@@ -449,5 +554,54 @@ mod tests {
             "{batches:?}"
         );
         assert!(batches.iter().all(|b| b.0 <= 4), "{batches:?}");
+    }
+
+    /// Holds every batch until `open` is set.
+    #[derive(Clone, Default)]
+    struct Gate {
+        open: Arc<std::sync::atomic::AtomicBool>,
+        written: Arc<AtomicU64>,
+    }
+
+    impl LogSink for Gate {
+        fn append(&mut self, _: &Frame) -> io::Result<()> {
+            while !self.open.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.written.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_kept_waiting_queues_a_bounded_amount_and_counts_the_rest() {
+        let hub = Arc::new(crate::hub::test_hub(1, 10_000));
+        let sink = Gate::default();
+        let writer = start_writer(hub.subscribe(), Box::new(sink.clone()), "the store".into())
+            .expect("writer");
+        let line = "x".repeat(1024 * 1024);
+        for _ in 0..100 {
+            publish(&hub, &line);
+        }
+        // About 2 MiB each: what the queue, a batch and a chunk hold, and
+        // one entry over each, is all that can wait for the writer.
+        let size = hub.recent_chunk(None, 1)[0].size();
+        let most_kept = (QUEUE_BYTES + BATCH_BYTES + CHUNK_BYTES) / size + 3;
+        let stats = writer.stats.clone();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stats.lost.load(Ordering::SeqCst) < 100 - most_kept {
+            assert!(Instant::now() < deadline, "{:?}", stats.snapshot());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        sink.open.store(true, Ordering::SeqCst);
+        writer.finish().await;
+        let done = stats.snapshot();
+        assert_eq!(done.written + done.lost, 100, "{done:?}");
+        assert_eq!(done.written, sink.written.load(Ordering::SeqCst));
+        assert!(done.written <= most_kept, "{done:?}");
     }
 }
