@@ -60,7 +60,7 @@ use crate::config::Config;
 use crate::history::History;
 use crate::hub::{HubOptions, LogHub};
 use crate::persist::files::RotatingFiles;
-use crate::persist::{start_writer, LogFiles, WriterHandle};
+use crate::persist::{start_writer, writer_overflow, LogFiles, WriterHandle};
 use crate::store::{Store, StoreOptions};
 use crate::supervisor::Supervisor;
 use crate::web::connection::{ClientAddr, GuardedListener, WRITE_STALL_LIMIT};
@@ -139,13 +139,14 @@ pub async fn run(
     // This node's hub. In a cluster nothing reads its memory (viewers read
     // the view below; the files and the publisher take entries as they
     // come), so it keeps only a few.
+    let hub_memory = if link.is_some() {
+        LOCAL_MEMORY_IN_CLUSTER
+    } else {
+        config.memory_entries
+    };
     let hub = Arc::new(LogHub::new(HubOptions {
         server_name: config.name.clone(),
-        memory_entries: if link.is_some() {
-            LOCAL_MEMORY_IN_CLUSTER
-        } else {
-            config.memory_entries
-        },
+        memory_entries: hub_memory,
         memory_bytes: config.memory_bytes,
         lag_capacity: config.client_queue,
         first_seq,
@@ -171,6 +172,7 @@ pub async fn run(
         Some(files) if config.log_files => Some(
             start_writer(
                 hub.subscribe(),
+                writer_overflow(hub_memory, config.client_queue),
                 Box::new(RotatingFiles::new(files.clone())),
                 format!("log files to {}", files.dir.display()),
             )
@@ -178,10 +180,12 @@ pub async fn run(
         ),
         _ => None,
     };
+    let store_overflow = writer_overflow(config.memory_entries, config.client_queue);
     let store_writer = match (store_sink, &config.store) {
         (Some(sink), Some(config)) => Some(
             start_writer(
                 view.subscribe(),
+                store_overflow,
                 sink,
                 format!("the store {}", config.path.display()),
             )

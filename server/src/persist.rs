@@ -4,6 +4,7 @@
 //! (merged by `seq`, or one file's tail) for [`crate::history`].
 
 pub mod files;
+mod inbox;
 mod writer;
 
 use std::io;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use crate::hub::Frame;
 
 pub use files::LogFiles;
-pub use writer::{start_writer, WriterHandle};
+pub use writer::{start_writer, writer_overflow, WriterHandle};
 
 /// Where the writer puts entries. The files in production; tests inject
 /// failures through it.

@@ -81,6 +81,12 @@ impl Subscription {
         })
     }
 
+    /// How many entries are queued for this subscriber (counting those
+    /// the hub no longer holds).
+    pub fn len(&self) -> usize {
+        usize::from(self.pending.is_some()) + self.channel.len()
+    }
+
     /// Whether nothing is queued for this subscriber.
     pub fn is_empty(&self) -> bool {
         self.pending.is_none() && self.channel.is_empty()

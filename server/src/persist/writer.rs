@@ -3,31 +3,33 @@
 //! wrong it reports on a channel of its own, which the server turns into
 //! log entries.
 //!
-//! The thread runs at the lowest priority, so streaming comes first; a task
-//! at the server's priority takes the entries from the hub as they come and
-//! queues them for it (bounded in bytes), so a writer kept off the CPU for a
-//! while catches up later instead of missing what the hub moved past.
+//! The thread runs at the lowest priority, so streaming comes first; when
+//! that keeps it off the CPU for a while, what waits for it is moved out of
+//! the hub's way (see `inbox`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+use super::inbox::Inbox;
 use super::{LogSink, WriterStats};
 use crate::hub::{Frame, Subscription};
 
-/// Entries written between two flushes, at most (give or take one chunk
-/// from the queue)...
+/// Entries written between two flushes, at most...
 const BATCH: usize = 4096;
 /// ...and their size (by `Frame::size`): a batch of long lines is written
 /// sooner rather than held in memory.
 const BATCH_BYTES: u64 = 8 * 1024 * 1024;
 /// How often a waiting writer asks the sink for its own work.
 const BACKGROUND_TICK: Duration = Duration::from_secs(1);
+/// How often a writer's backlog is looked at (at 1,000,000 lines/s, the
+/// hub's default lag window holds 16 ms).
+const RESCUE_TICK: Duration = Duration::from_millis(4);
 /// How long a batch waits for more entries before it is written.
 const LINGER: Duration = Duration::from_millis(50);
 /// Write errors are reported at most this often.
@@ -35,15 +37,6 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Reports waiting to be published; more are dropped (they are already
 /// one per interval, so this only fills if nobody reads them).
 const REPORT_QUEUE: usize = 16;
-/// What may wait for the writer (by `Frame::size`); beyond it entries are
-/// counted as lost rather than held. About a second of the store's full
-/// rate in lines of ordinary length.
-const QUEUE_BYTES: u64 = 64 * 1024 * 1024;
-/// Entries the forwarding task queues in one go, at most...
-const CHUNK: usize = 256;
-/// ...and their size, unless one entry is larger.
-const CHUNK_BYTES: u64 = 1024 * 1024;
-
 /// The running writer.
 #[derive(Debug)]
 pub struct WriterHandle {
@@ -67,9 +60,13 @@ impl WriterHandle {
 
 /// Starts the writer on its own thread, appending every entry `entries`
 /// receives (subscribe it before anything is published that must be
-/// written) to `sink`; `describe` names the destination in reports.
+/// written) to `sink`; `describe` names the destination in reports. Up to
+/// `overflow` entries may wait for a writer that falls behind besides the
+/// hub's lag window: keep that, the window and a batch within what the hub
+/// keeps in memory, so the entries the writer drops are already shared.
 pub fn start_writer(
     entries: Subscription,
+    overflow: usize,
     sink: Box<dyn LogSink>,
     describe: String,
 ) -> std::io::Result<WriterHandle> {
@@ -85,23 +82,18 @@ pub fn start_writer(
         last_report: None,
         unreported: 0,
     };
-    let (queue, queued) = mpsc::unbounded_channel();
-    let queued_bytes = Arc::new(AtomicU64::new(0));
+    let inbox = Arc::new(Mutex::new(Inbox::new(entries, overflow)));
     let token = finish.clone();
-    let bytes = queued_bytes.clone();
+    let reading = inbox.clone();
     let thread = std::thread::Builder::new()
         .name("logdeck-writer".into())
         .spawn(move || {
             yield_to_the_live_path();
-            runtime.block_on(writer.run(queued, bytes, token));
+            runtime.block_on(writer.run(reading, token));
         })?;
-    tokio::spawn(forward(
-        entries,
-        queue,
-        queued_bytes,
-        stats.clone(),
-        finish.clone(),
-    ));
+    if overflow > 0 {
+        tokio::spawn(rescue(inbox, finish.clone()));
+    }
     Ok(WriterHandle {
         finish,
         thread: Some(thread),
@@ -116,84 +108,28 @@ pub fn start_writer(
 /// core to spare it runs as fast as ever.
 pub const WRITER_NICENESS: i32 = 19;
 
-/// What the writer's queue carries, in publishing order.
-enum Queued {
-    Frames(Vec<Arc<Frame>>),
-    /// Entries that were not queued (the hub moved past them, or the queue
-    /// was full), already counted in the stats: for the writer to report.
-    Lost(u64),
+/// The overflow a writer reading a hub that keeps `memory_entries` in
+/// memory and lets subscribers lag `client_queue` may have (see
+/// [`start_writer`]): with the lag window and a batch, half of what the
+/// hub keeps, so the writer is never the last to hold an entry even while
+/// it is written (freeing entries the threads that publish allocated costs
+/// them more than the writer's whole share).
+pub fn writer_overflow(memory_entries: usize, client_queue: usize) -> usize {
+    (memory_entries / 2).saturating_sub(client_queue + BATCH)
 }
 
-/// Takes the hub's entries for the writer as they come, at the server's
-/// priority, until `finish`; then queues what was published before and
-/// stops, which closes the queue.
-async fn forward(
-    mut entries: Subscription,
-    queue: mpsc::UnboundedSender<Queued>,
-    queued_bytes: Arc<AtomicU64>,
-    stats: Arc<WriterStats>,
-    finish: CancellationToken,
-) {
-    let mut chunk = Vec::with_capacity(CHUNK);
-    let mut chunk_bytes = 0;
-    let mut lost = 0;
-    let mut finishing = false;
+/// Every tick, moves what waits for a writer that fell behind into its
+/// overflow (unless the writer is taking entries itself right now).
+async fn rescue(inbox: Arc<Mutex<Inbox>>, finish: CancellationToken) {
+    let mut tick = tokio::time::interval(RESCUE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let received = if finishing {
-            match entries.try_recv() {
-                Ok(frame) => Ok(frame),
-                Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => Err(RecvError::Closed),
-            }
-        } else {
-            tokio::select! {
-                received = entries.recv() => received,
-                _ = finish.cancelled() => {
-                    finishing = true;
-                    continue;
-                }
-            }
-        };
-        let closed = match received {
-            Ok(frame) => {
-                let size = frame.size();
-                // What the writer has yet to take, and this chunk.
-                if queued_bytes.load(Ordering::Relaxed) + chunk_bytes + size > QUEUE_BYTES {
-                    lost += 1;
-                } else {
-                    chunk_bytes += size;
-                    chunk.push(frame);
-                }
-                false
-            }
-            Err(RecvError::Lagged(missed)) => {
-                lost += missed;
-                false
-            }
-            Err(RecvError::Closed) => true,
-        };
-        if closed
-            || chunk.len() == CHUNK
-            || chunk_bytes >= CHUNK_BYTES
-            || (!finishing && entries.is_empty())
-        {
-            if lost > 0 {
-                stats.lost.fetch_add(lost, Ordering::Relaxed);
-                if queue.send(Queued::Lost(std::mem::take(&mut lost))).is_err() {
-                    return;
-                }
-            }
-            if !chunk.is_empty() {
-                queued_bytes.fetch_add(chunk_bytes, Ordering::Relaxed);
-                chunk_bytes = 0;
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                if queue.send(Queued::Frames(full)).is_err() {
-                    return;
-                }
-            }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = finish.cancelled() => return,
         }
-        if closed {
-            return;
+        if let Ok(mut inbox) = inbox.try_lock() {
+            inbox.rescue();
         }
     }
 }
@@ -233,12 +169,9 @@ struct Batch {
 }
 
 impl Batch {
-    /// Adds `frames`; returns their size.
-    fn extend(&mut self, frames: Vec<Arc<Frame>>) -> u64 {
-        let bytes: u64 = frames.iter().map(|f| f.size()).sum();
-        self.bytes += bytes;
-        self.frames.extend(frames);
-        bytes
+    fn push(&mut self, frame: Arc<Frame>) {
+        self.bytes += frame.size();
+        self.frames.push(frame);
     }
 
     fn full(&self) -> bool {
@@ -263,60 +196,79 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(
-        &mut self,
-        mut queue: mpsc::UnboundedReceiver<Queued>,
-        queued_bytes: Arc<AtomicU64>,
-        finish: CancellationToken,
-    ) {
+    async fn run(&mut self, inbox: Arc<Mutex<Inbox>>, finish: CancellationToken) {
         let mut batch = Batch::default();
-        let take = |writer: &mut Writer, batch: &mut Batch, queued: Queued| match queued {
-            Queued::Frames(frames) => {
-                let bytes = batch.extend(frames);
-                queued_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            }
-            Queued::Lost(missed) => writer.report(missed, "the writer fell behind"),
-        };
         // The sink may have work left from before (an index behind).
         let mut background = true;
         loop {
             // The sink's own work, while no entry waits: entries come
             // first.
-            while background && !finish.is_cancelled() && queue.is_empty() {
+            while background && !finish.is_cancelled() && inbox.lock().await.is_empty() {
                 background = self.sink.background();
             }
+            // Entries are taken holding the inbox (nothing needs moving
+            // while the writer takes them itself), and written without.
+            let mut entries = inbox.lock().await;
             // Waiting, the sink is asked again now and then (work it put
-            // off, such as an index trailing by a few entries). The queue
-            // closes once everything published before `finish` is in it.
+            // off, such as an index trailing by a few entries).
             let first = tokio::select! {
-                first = queue.recv() => first,
+                first = entries.next() => first,
+                _ = finish.cancelled() => break,
                 _ = tokio::time::sleep(BACKGROUND_TICK) => {
                     background = true;
                     continue;
                 }
             };
-            let Some(first) = first else { break };
-            take(self, &mut batch, first);
-            // More of the batch, for up to LINGER: a few large
-            // transactions cost far less than many small ones.
             let deadline = tokio::time::Instant::now() + LINGER;
-            while !batch.full() {
-                let next = match queue.try_recv() {
-                    Ok(next) => next,
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, queue.recv()).await {
-                            Ok(Some(next)) => next,
-                            Ok(None) | Err(_) => break,
-                        }
-                    }
-                };
-                take(self, &mut batch, next);
+            let mut open = match first {
+                Ok(frame) => {
+                    batch.push(frame);
+                    self.take_waiting(&mut entries, &mut batch)
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    self.lost(missed, "the writer fell behind");
+                    self.take_waiting(&mut entries, &mut batch)
+                }
+                Err(RecvError::Closed) => false,
+            };
+            drop(entries);
+            // More of the batch, for up to LINGER: a few large
+            // transactions cost far less than many small ones. The writer
+            // sleeps through it rather than waking for every entry, which
+            // would cost the threads that publish a wake-up each.
+            if open && !batch.full() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => {}
+                    _ = finish.cancelled() => {}
+                }
+                open = self.take_waiting(&mut *inbox.lock().await, &mut batch);
             }
             self.write(&mut batch);
             background = true;
+            if !open {
+                break;
+            }
+        }
+        // Shutting down: everything published so far goes to disk.
+        let mut entries = inbox.lock().await;
+        while self.take_waiting(&mut entries, &mut batch) && batch.full() {
+            self.write(&mut batch);
         }
         self.write(&mut batch);
+    }
+
+    /// Adds what waits to `batch` until it is full; false once the hub is
+    /// gone.
+    fn take_waiting(&mut self, entries: &mut Inbox, batch: &mut Batch) -> bool {
+        while !batch.full() {
+            match entries.try_next() {
+                Ok(frame) => batch.push(frame),
+                Err(TryRecvError::Lagged(missed)) => self.lost(missed, "the writer fell behind"),
+                Err(TryRecvError::Empty) => return true,
+                Err(TryRecvError::Closed) => return false,
+            }
+        }
+        true
     }
 
     fn write(&mut self, batch: &mut Batch) {
@@ -341,11 +293,6 @@ impl Writer {
     /// Counts lost entries and, at most once per interval, reports them.
     fn lost(&mut self, count: u64, why: &str) {
         self.stats.lost.fetch_add(count, Ordering::Relaxed);
-        self.report(count, why);
-    }
-
-    /// Reports lost entries (already counted), at most once per interval.
-    fn report(&mut self, count: u64, why: &str) {
         self.unreported += count;
         let due = self
             .last_report
@@ -445,6 +392,7 @@ mod tests {
         sink.failing.store(true, Ordering::SeqCst);
         let mut writer = start_writer(
             hub.subscribe(),
+            0,
             Box::new(sink.clone()),
             "log files to /logs".into(),
         )
@@ -487,6 +435,7 @@ mod tests {
         let sink = FlakySink::default();
         let writer = start_writer(
             hub.subscribe(),
+            0,
             Box::new(sink.clone()),
             "log files to /logs".into(),
         )
@@ -538,8 +487,13 @@ mod tests {
             node: None,
         }));
         let sink = BatchSizes::default();
-        let writer = start_writer(hub.subscribe(), Box::new(sink.clone()), "the store".into())
-            .expect("writer");
+        let writer = start_writer(
+            hub.subscribe(),
+            0,
+            Box::new(sink.clone()),
+            "the store".into(),
+        )
+        .expect("writer");
         let line = "x".repeat(1024 * 1024);
         for _ in 0..40 {
             publish(&hub, &line);
@@ -554,54 +508,5 @@ mod tests {
             "{batches:?}"
         );
         assert!(batches.iter().all(|b| b.0 <= 4), "{batches:?}");
-    }
-
-    /// Holds every batch until `open` is set.
-    #[derive(Clone, Default)]
-    struct Gate {
-        open: Arc<std::sync::atomic::AtomicBool>,
-        written: Arc<AtomicU64>,
-    }
-
-    impl LogSink for Gate {
-        fn append(&mut self, _: &Frame) -> io::Result<()> {
-            while !self.open.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            self.written.fetch_add(1, Ordering::SeqCst);
-            Ok(())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_writer_kept_waiting_queues_a_bounded_amount_and_counts_the_rest() {
-        let hub = Arc::new(crate::hub::test_hub(1, 10_000));
-        let sink = Gate::default();
-        let writer = start_writer(hub.subscribe(), Box::new(sink.clone()), "the store".into())
-            .expect("writer");
-        let line = "x".repeat(1024 * 1024);
-        for _ in 0..100 {
-            publish(&hub, &line);
-        }
-        // About 2 MiB each: what the queue, a batch and a chunk hold, and
-        // one entry over each, is all that can wait for the writer.
-        let size = hub.recent_chunk(None, 1)[0].size();
-        let most_kept = (QUEUE_BYTES + BATCH_BYTES + CHUNK_BYTES) / size + 3;
-        let stats = writer.stats.clone();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while stats.lost.load(Ordering::SeqCst) < 100 - most_kept {
-            assert!(Instant::now() < deadline, "{:?}", stats.snapshot());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        sink.open.store(true, Ordering::SeqCst);
-        writer.finish().await;
-        let done = stats.snapshot();
-        assert_eq!(done.written + done.lost, 100, "{done:?}");
-        assert_eq!(done.written, sink.written.load(Ordering::SeqCst));
-        assert!(done.written <= most_kept, "{done:?}");
     }
 }

@@ -562,7 +562,7 @@ async fn a_full_store_counts_exactly_what_it_could_not_keep_and_goes_on() {
     }));
     let mut live = hub.subscribe();
     let mut writer =
-        start_writer(hub.subscribe(), Box::new(sink), "the store".into()).expect("writer");
+        start_writer(hub.subscribe(), 0, Box::new(sink), "the store".into()).expect("writer");
     let mut reports = writer.reports.take().expect("reports");
     let total = 20_000u64;
     for i in 0..total {
@@ -609,7 +609,8 @@ async fn a_few_entries_and_then_silence_are_indexed_all_the_same() {
         first_seq: 1,
         node: None,
     }));
-    let writer = start_writer(hub.subscribe(), Box::new(sink), "the store".into()).expect("writer");
+    let writer =
+        start_writer(hub.subscribe(), 0, Box::new(sink), "the store".into()).expect("writer");
     for i in 0..10 {
         hub.publish(NewEntry {
             process_name: "web",
