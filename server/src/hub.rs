@@ -10,6 +10,7 @@
 
 mod subscription;
 
+pub(crate) use subscription::without_waiting;
 use subscription::Sent;
 pub use subscription::Subscription;
 

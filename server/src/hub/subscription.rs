@@ -69,22 +69,10 @@ impl Subscription {
         if let Some(frame) = self.pending.take() {
             return Ok(frame);
         }
-        let first = match self.channel.try_recv() {
-            Ok(sent) => Ok(sent),
-            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-            Err(TryRecvError::Closed) => Err(RecvError::Closed),
-            Err(TryRecvError::Empty) => return Err(TryRecvError::Empty),
+        let Some(first) = queued(self.channel.try_recv()) else {
+            return Err(TryRecvError::Empty);
         };
-        self.settle(first).map_err(|e| match e {
-            RecvError::Lagged(n) => TryRecvError::Lagged(n),
-            RecvError::Closed => TryRecvError::Closed,
-        })
-    }
-
-    /// How many entries are queued for this subscriber (counting those
-    /// the hub no longer holds).
-    pub fn len(&self) -> usize {
-        usize::from(self.pending.is_some()) + self.channel.len()
+        self.settle(first).map_err(without_waiting)
     }
 
     /// Whether nothing is queued for this subscriber.
@@ -112,13 +100,27 @@ impl Subscription {
                 Err(RecvError::Closed) if missed == 0 => return Err(RecvError::Closed),
                 Err(RecvError::Closed) => return Err(RecvError::Lagged(missed)),
             }
-            next = match self.channel.try_recv() {
-                Ok(sent) => Ok(sent),
-                Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                // Only reached with `missed` above zero.
-                Err(TryRecvError::Empty) => return Err(RecvError::Lagged(missed)),
-            };
+            // Only reached with `missed` above zero.
+            next = queued(self.channel.try_recv()).ok_or(RecvError::Lagged(missed))?;
         }
+    }
+}
+
+/// What a `try_recv` found, as `recv` would give it; `None` when nothing
+/// was queued.
+fn queued<T>(found: Result<T, TryRecvError>) -> Option<Result<T, RecvError>> {
+    match found {
+        Ok(value) => Some(Ok(value)),
+        Err(TryRecvError::Lagged(n)) => Some(Err(RecvError::Lagged(n))),
+        Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+        Err(TryRecvError::Empty) => None,
+    }
+}
+
+/// A `recv` error as the `try_recv` one.
+pub(crate) fn without_waiting(error: RecvError) -> TryRecvError {
+    match error {
+        RecvError::Lagged(n) => TryRecvError::Lagged(n),
+        RecvError::Closed => TryRecvError::Closed,
     }
 }

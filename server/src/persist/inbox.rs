@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::hub::{Frame, Subscription};
+use crate::hub::{without_waiting, Frame, Subscription};
 
 /// What the overflow may hold, by `Frame::size`, besides its count.
 pub(super) const OVERFLOW_BYTES: u64 = 64 * 1024 * 1024;
@@ -54,9 +54,7 @@ impl Inbox {
     /// [`next`](Self::next) without waiting.
     pub(super) fn try_next(&mut self) -> Result<Arc<Frame>, TryRecvError> {
         match self.take_moved() {
-            Some(Ok(frame)) => Ok(frame),
-            Some(Err(RecvError::Lagged(n))) => Err(TryRecvError::Lagged(n)),
-            Some(Err(RecvError::Closed)) => Err(TryRecvError::Closed),
+            Some(taken) => taken.map_err(without_waiting),
             None => self.entries.try_recv(),
         }
     }

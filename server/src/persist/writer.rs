@@ -37,6 +37,7 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// Reports waiting to be published; more are dropped (they are already
 /// one per interval, so this only fills if nobody reads them).
 const REPORT_QUEUE: usize = 16;
+
 /// The running writer.
 #[derive(Debug)]
 pub struct WriterHandle {
@@ -104,7 +105,7 @@ pub fn start_writer(
 
 /// How much nicer than the server the writer runs: while the CPU is busy
 /// the threads that stream to clients come first and the writer takes what
-/// is left (it catches up from its queue, or counts what it missed); with a
+/// is left (it catches up from its overflow, or counts what it missed); with a
 /// core to spare it runs as fast as ever.
 pub const WRITER_NICENESS: i32 = 19;
 
@@ -223,14 +224,14 @@ impl Writer {
             let mut open = match first {
                 Ok(frame) => {
                     batch.push(frame);
-                    self.take_waiting(&mut entries, &mut batch)
+                    true
                 }
                 Err(RecvError::Lagged(missed)) => {
                     self.lost(missed, "the writer fell behind");
-                    self.take_waiting(&mut entries, &mut batch)
+                    true
                 }
                 Err(RecvError::Closed) => false,
-            };
+            } && self.take_waiting(&mut entries, &mut batch);
             drop(entries);
             // More of the batch, for up to LINGER: a few large
             // transactions cost far less than many small ones. The writer
@@ -315,7 +316,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hub::{HubOptions, LogHub, NewEntry};
+    use crate::hub::{LogHub, NewEntry};
     use app::{Level, Stream};
     use std::io;
     use std::sync::Mutex;
@@ -424,14 +425,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn finishing_writes_everything_published_before() {
-        let hub = Arc::new(LogHub::new(HubOptions {
-            server_name: "logdeck".into(),
-            memory_entries: 10,
-            memory_bytes: u64::MAX,
-            lag_capacity: 100_000,
-            first_seq: 1,
-            node: None,
-        }));
+        let hub = Arc::new(crate::hub::test_hub(10, 100_000));
         let sink = FlakySink::default();
         let writer = start_writer(
             hub.subscribe(),
@@ -478,14 +472,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn long_lines_are_written_in_batches_bounded_in_bytes() {
-        let hub = Arc::new(LogHub::new(HubOptions {
-            server_name: "logdeck".into(),
-            memory_entries: 1,
-            memory_bytes: u64::MAX,
-            lag_capacity: 1000,
-            first_seq: 1,
-            node: None,
-        }));
+        let hub = Arc::new(crate::hub::test_hub(1, 1000));
         let sink = BatchSizes::default();
         let writer = start_writer(
             hub.subscribe(),
