@@ -15,6 +15,7 @@
 //! - [`ring_buffer`]: the bounded buffer that keeps a viewer's memory flat.
 //! - [`log_store`]: the viewer's entries, filtered incrementally.
 //! - [`search`]: the text search behind a filter, and highlight ranges.
+//! - [`page`]: which page a URL shows.
 //! - [`view_query`]: the viewer state carried in the page URL.
 //! - [`ansi`]: ANSI escape handling for log text.
 //! - [`api`]: the browser's calls to the HTTP API.
@@ -41,6 +42,7 @@ pub mod hooks;
 pub mod level;
 pub mod log_entry;
 pub mod log_store;
+pub mod page;
 pub mod process;
 pub mod protocol;
 pub mod ring_buffer;

@@ -41,7 +41,6 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
 use leptos::config::LeptosOptions;
-use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::ClusterHandle;
@@ -258,11 +257,20 @@ async fn static_files(
 }
 
 /// All routes: the process API, DMB's compatible routes, `/ws/logs`,
-/// `/ws/status`, the Leptos pages and, as the fallback, the site's static
-/// files (the wasm bundle, styles).
+/// `/ws/status`, the app's pages (`/`, `/processes/{name}`: the app picks
+/// the page from the path, [`app::page::Page`]) and, as the fallback, the
+/// site's static files (the wasm bundle, styles) or the "not found" page.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(app::App);
-    let shell_options = state.leptos_options.clone();
+    // Rendering a page runs its tasks on the server's runtime.
+    let _ = any_spawner::Executor::init_tokio();
+    let page = {
+        let context_state = state.clone();
+        let shell_options = state.leptos_options.clone();
+        leptos_axum::render_app_to_stream_with_context(
+            move || leptos::prelude::provide_context(context_state.clone()),
+            move || app::shell(shell_options.clone()),
+        )
+    };
     Router::new()
         .route("/ws/logs", get(ws_logs::upgrade))
         .route("/ws/status", get(ws_status::upgrade))
@@ -273,7 +281,8 @@ pub fn router(state: AppState) -> Router {
         .merge(store_api::routes())
         .merge(dmb::routes())
         .merge(auth::routes())
-        .leptos_routes(&state, routes, move || app::shell(shell_options.clone()))
+        .route("/", get(page.clone()))
+        .route("/processes/{name}", get(page))
         .fallback(static_files)
         .layer(axum::extract::DefaultBodyLimit::max(state.max_body))
         .layer(axum::middleware::from_fn_with_state(

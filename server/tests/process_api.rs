@@ -280,3 +280,38 @@ async fn the_openapi_document_describes_the_routes() {
     assert!(doc["components"]["schemas"].get("ProcessInfo").is_some());
     server.shutdown().await;
 }
+
+/// The app's two pages by path, the process's name percent-decoded, and
+/// "not found" (404) for any other path.
+#[tokio::test]
+async fn pages_are_chosen_by_their_path() {
+    let server = TestServer::start(CONFIG).await;
+    let logs = server.get("/?process=web").await;
+    assert_eq!(logs.status, 200);
+    assert!(logs
+        .header("content-type")
+        .is_some_and(|t| t.starts_with("text/html")));
+    let logs = logs.text();
+    assert!(logs.contains(r#"data-testid="process-panel""#), "{logs}");
+    assert!(logs.contains(r#"data-testid="log-table""#), "{logs}");
+
+    let web = server.get("/processes/web?node=").await;
+    assert_eq!(web.status, 200);
+    let web = web.text();
+    assert!(web.contains(r#"data-testid="process-header""#), "{web}");
+    assert!(web.contains(r#"data-testid="process-start-web""#), "{web}");
+    assert!(!web.contains(r#"data-testid="process-panel""#), "{web}");
+
+    let spaced = server.get("/processes/my%20app").await;
+    assert_eq!(spaced.status, 200);
+    assert!(spaced
+        .text()
+        .contains(r#"data-testid="process-start-my app""#));
+
+    for path in ["/nowhere", "/processes", "/processes/", "/processes/a/b"] {
+        let missing = server.get(path).await;
+        assert_eq!(missing.status, 404, "{path}");
+        assert!(missing.text().contains("Page not found."), "{path}");
+    }
+    server.shutdown().await;
+}

@@ -1,12 +1,13 @@
 //! The HTML document and the routed application inside it.
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{ParamSegment, StaticSegment};
 
 use crate::components::logs_page::LogsPage;
 use crate::components::process_page::ProcessPage;
+use crate::hooks::use_page_url::provide_page_url;
+use crate::page::Page;
 
 /// The whole HTML document the server renders around [`App`].
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -29,20 +30,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The application: the same tree on the server and in the browser.
+///
+/// The page comes from the URL's path ([`Page`]); the server renders
+/// each page, and the browser never swaps one for another (a page's views
+/// live in its query string). Choosing it here rather than through a
+/// router keeps every page's view concrete: a router erases each route's
+/// view type, which compiles a second, asynchronous hydration of the
+/// whole tree into the browser's bundle.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    let url = provide_page_url();
+    let page = match url.page() {
+        Page::Logs => EitherOf3::A(view! { <LogsPage/> }),
+        Page::Process(name) => EitherOf3::B(view! { <ProcessPage name/> }),
+        Page::NotFound => EitherOf3::C(view! { <p class="not-found">"Page not found."</p> }),
+    };
 
     view! {
         <Stylesheet id="leptos" href="/pkg/logdeck.css"/>
         <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="Logdeck"/>
-        <Router>
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=LogsPage/>
-                <Route path=(StaticSegment("processes"), ParamSegment("name")) view=ProcessPage/>
-            </Routes>
-        </Router>
+        {page}
     }
 }
 

@@ -175,7 +175,6 @@ pub fn FilterBar() -> impl IntoView {
             <ClusterBadge/>
         </header>
     }
-    .into_any()
 }
 
 /// Live, or the stored lines of a time range: the presets, or "custom"

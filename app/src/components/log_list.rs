@@ -315,5 +315,4 @@ pub fn LogList() -> impl IntoView {
             </Show>
         </div>
     }
-    .into_any()
 }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
 
 use crate::ansi::parse_ansi;
@@ -37,14 +38,13 @@ pub fn LogRow(entry: Memo<Shown>, kind: Memo<Option<Option<u64>>>) -> impl IntoV
     let viewer = expect_context::<ViewerContext>();
     // Only a change of kind rebuilds the row.
     move || match kind.get() {
-        None => ().into_any(),
-        Some(Some(dropped)) => view! {
+        None => EitherOf3::A(()),
+        Some(Some(dropped)) => EitherOf3::B(view! {
             <div class="log-row marker" data-testid="marker-row" data-dropped=dropped role="row">
                 <span class="marker-text">"⚠ " {move || entry.with(|e| e.0.message.clone())}</span>
             </div>
-        }
-        .into_any(),
-        Some(None) => entry_row(viewer, entry).into_any(),
+        }),
+        Some(None) => EitherOf3::C(entry_row(viewer, entry)),
     }
 }
 
@@ -149,11 +149,11 @@ pub fn message_view(text: &str, highlight: &EntryFilter) -> impl IntoView {
             let nonempty = |s: String| (!s.is_empty()).then_some(s);
             let (class, css) = (nonempty(style.classes()), nonempty(style.inline_css()));
             if segment.highlighted {
-                view! { <mark class=class style=css>{segment.text}</mark> }.into_any()
+                EitherOf3::A(view! { <mark class=class style=css>{segment.text}</mark> })
             } else if style.is_plain() {
-                segment.text.into_any()
+                EitherOf3::B(segment.text)
             } else {
-                view! { <span class=class style=css>{segment.text}</span> }.into_any()
+                EitherOf3::C(view! { <span class=class style=css>{segment.text}</span> })
             }
         })
         .collect_view()

@@ -25,7 +25,6 @@ pub fn LogViewer() -> impl IntoView {
             <LogDetails/>
         </section>
     }
-    .into_any()
 }
 
 /// `/` or Ctrl+F: search; Esc: close details, else clear the search; End:

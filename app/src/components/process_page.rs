@@ -3,20 +3,20 @@
 //! the logs to that node).
 
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
 
 use crate::components::log_viewer::LogViewer;
 use crate::components::process_controls::{ProcessControls, ProcessFacts};
+use crate::hooks::use_page_url::use_page_url;
 use crate::hooks::use_process_status::use_process_status;
 use crate::hooks::use_viewer::use_viewer;
 
 #[component]
-pub fn ProcessPage() -> impl IntoView {
-    let params = use_params_map();
+pub fn ProcessPage(name: String) -> impl IntoView {
     let table = use_process_status();
     provide_context(table);
-    let name = params.with_untracked(|p| p.get("name").unwrap_or_default());
-    let node = use_query_map().with_untracked(|q| q.get("node"));
+    let node = use_page_url()
+        .query()
+        .with_untracked(|q| crate::page::query_value(q, "node"));
     provide_context(use_viewer(Some(name.clone())));
     provide_context(crate::hooks::use_alerts::use_alerts());
     let info_name = name.clone();

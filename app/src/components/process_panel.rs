@@ -4,6 +4,7 @@
 //! (each group can be folded); an offline node is greyed, with when it was
 //! last seen.
 
+use leptos::either::Either;
 use leptos::prelude::*;
 
 use crate::components::process_controls::{ProcessControls, ProcessFacts};
@@ -61,7 +62,7 @@ fn NodeGroup(node: Option<String>) -> impl IntoView {
         }
     };
     let Some(node) = node else {
-        return list.into_any();
+        return Either::Left(list);
     };
     let offline_node = node.clone();
     let offline_since = Memo::new(move |_| {
@@ -72,7 +73,7 @@ fn NodeGroup(node: Option<String>) -> impl IntoView {
         })
     });
     let test_id = format!("node-group-{node}");
-    view! {
+    Either::Right(view! {
         <details class="node-group" class:offline=move || offline_since.get().is_some() open data-testid=test_id>
             <summary class="node-name">
                 {node.clone()}
@@ -84,8 +85,7 @@ fn NodeGroup(node: Option<String>) -> impl IntoView {
             </summary>
             {list}
         </details>
-    }
-    .into_any()
+    })
 }
 
 #[component]

@@ -1,10 +1,8 @@
 //! The viewer's filters, read from and written to the page URL.
 
-use leptos::prelude::*;
-use leptos_router::hooks::{use_location, use_navigate, use_query_map};
-use leptos_router::NavigateOptions;
-
+use crate::hooks::use_page_url::use_page_url;
 use crate::view_query::ViewQuery;
+use leptos::prelude::*;
 
 /// The current view, and a way to change it.
 #[derive(Clone, Copy)]
@@ -41,11 +39,15 @@ impl ViewQueryHandle {
 ///
 /// A typed change (`replace`) is the view at once, and reaches the URL
 /// only after the next frame is painted: the rows it filters come first,
-/// the router's work and everything that follows the URL after them.
+/// the history update and everything that follows the URL after them.
 pub fn use_view_query() -> ViewQueryHandle {
-    let query = use_query_map();
+    let url = use_page_url();
+    let query = url.query();
     let in_url = Memo::new(move |_| {
-        query.with(|map| ViewQuery::from_pairs(map.into_iter().map(|(k, v)| (k.as_ref(), v))))
+        query.with(|query| {
+            let pairs: Vec<_> = form_urlencoded::parse(query.as_bytes()).collect();
+            ViewQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_ref(), v.as_ref())))
+        })
     });
     // A typed view not yet in the URL, and how many URL updates are due.
     let typed = RwSignal::new(None::<ViewQuery>);
@@ -60,19 +62,7 @@ pub fn use_view_query() -> ViewQueryHandle {
             typed.set(None);
         }
     });
-    let navigate = use_navigate();
-    let location = use_location();
-    let go = move |next: &ViewQuery, replace: bool| {
-        let path = location.pathname.get_untracked();
-        navigate(
-            &format!("{path}{}", next.to_query_string()),
-            NavigateOptions {
-                replace,
-                scroll: false,
-                ..NavigateOptions::default()
-            },
-        );
-    };
+    let go = move |next: &ViewQuery, replace: bool| url.go(&next.to_query_string(), replace);
     let set = move |next: ViewQuery, replace: bool| {
         // The view at once; the URL catches up (the effect above lets go
         // of this once it has).
@@ -82,7 +72,6 @@ pub fn use_view_query() -> ViewQueryHandle {
             return;
         }
         due.update_value(|d| *d += 1);
-        let go = go.clone();
         after_paint(move || {
             due.update_value(|d| *d = d.saturating_sub(1));
             if let Some(next) = typed.get_untracked() {
