@@ -98,6 +98,14 @@ export class LogViewerPage {
   // a second call: rows reused or dropped by a frame between the two would
   // mix two frames' rows in one reading.
 
+  /** Waits for rows, then for newer ones: the page is streaming. */
+  async expectStreaming(): Promise<void> {
+    await expect(this.rows.first()).toBeVisible({ timeout: 10_000 });
+    const lastSeq = async () => Math.max(...(await this.rowAttributes('data-seq')).map(Number));
+    const before = await lastSeq();
+    await expect.poll(lastSeq, { timeout: 10_000 }).toBeGreaterThan(before);
+  }
+
   async rowAttributes(name: string): Promise<string[]> {
     return this.page.evaluate(
       (attribute) =>

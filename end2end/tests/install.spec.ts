@@ -16,10 +16,7 @@ test('the installed binary alone serves a page that hydrates and streams', async
   const viewer = new LogViewerPage(page);
   await viewer.openLive();
   // Hydrated (the badge turns live only then) and streaming.
-  await expect(viewer.rows.first()).toBeVisible({ timeout: 10_000 });
-  const lastSeq = async () => Math.max(...(await viewer.rowAttributes('data-seq')).map(Number));
-  const before = await lastSeq();
-  await expect.poll(lastSeq, { timeout: 10_000 }).toBeGreaterThan(before);
+  await viewer.expectStreaming();
   // The bundle came compressed, as the browser asked.
   expect(bundle).toEqual([{ encoding: 'br', type: 'application/wasm' }]);
 });

@@ -32,6 +32,26 @@ test('rows from the demo processes appear live', async ({ page }) => {
   await expect(first.locator('.level')).toHaveText(/^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$/);
 });
 
+test('the page opens its live socket before the viewer loads, and the viewer keeps it', async ({ page }) => {
+  const sockets: string[] = [];
+  page.on('websocket', (socket) => {
+    if (new URL(socket.url()).pathname === '/ws/logs') sockets.push(socket.url());
+  });
+  const viewer = new LogViewerPage(page);
+  await viewer.openLive();
+  await viewer.expectStreaming();
+  // One socket: the one the head's script opened, taken over by the viewer.
+  expect(sockets).toHaveLength(1);
+  expect(sockets[0]).toContain('/ws/logs?format=json&batch=1&tail=');
+
+  // A page with filters loads its history first, then opens its one socket.
+  sockets.length = 0;
+  await viewer.openLive('/?level=ERROR');
+  await expect.poll(() => sockets.length, { timeout: 10_000 }).toBe(1);
+  await page.waitForTimeout(500);
+  expect(sockets).toHaveLength(1);
+});
+
 test('the level filter shows only entries at or above the chosen level', async ({ page }) => {
   const viewer = new LogViewerPage(page);
   await viewer.openLive();

@@ -295,12 +295,25 @@ async fn pages_are_chosen_by_their_path() {
     assert!(logs.contains(r#"data-testid="process-panel""#), "{logs}");
     assert!(logs.contains(r#"data-testid="log-table""#), "{logs}");
 
+    // A page whose first connection is the stream alone opens it from its
+    // head; one with filters (or a process page) loads history first.
+    let plain = server.get("/").await.text();
+    let head = plain.split("</head>").next().unwrap_or_default();
+    assert!(
+        head.contains(
+            r#"window.__logdeckLiveSocket=e}catch(_){}})("/ws/logs?format=json&batch=1&tail=2000")"#
+        ),
+        "{head}"
+    );
+    assert!(!logs.contains("__logdeckLiveSocket"), "{logs}");
+
     let web = server.get("/processes/web?node=").await;
     assert_eq!(web.status, 200);
     let web = web.text();
     assert!(web.contains(r#"data-testid="process-header""#), "{web}");
     assert!(web.contains(r#"data-testid="process-start-web""#), "{web}");
     assert!(!web.contains(r#"data-testid="process-panel""#), "{web}");
+    assert!(!web.contains("__logdeckLiveSocket"), "{web}");
 
     let spaced = server.get("/processes/my%20app").await;
     assert_eq!(spaced.status, 200);

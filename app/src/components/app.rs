@@ -6,6 +6,8 @@ use leptos_meta::{provide_meta_context, Link, MetaTags, Stylesheet, Title};
 
 use crate::components::logs_page::LogsPage;
 use crate::components::process_page::ProcessPage;
+use crate::hooks::early_socket::EarlySocket;
+use crate::hooks::startup::provide_startup;
 use crate::hooks::use_page_url::provide_page_url;
 use crate::page::Page;
 
@@ -20,6 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
+                <EarlySocket/>
                 <MetaTags/>
             </head>
             <body>
@@ -41,6 +44,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     let url = provide_page_url();
+    provide_startup();
     let page = match url.page() {
         Page::Logs => EitherOf3::A(view! { <LogsPage/> }),
         Page::Process(name) => EitherOf3::B(view! { <ProcessPage name/> }),

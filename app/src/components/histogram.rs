@@ -115,8 +115,10 @@ pub fn HistogramStrip() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     // Dragging: where it started and where it is, as fractions.
     let drag = RwSignal::new(None::<(f64, f64)>);
+    // Loaded once the page's first rows are shown.
     #[cfg(feature = "hydrate")]
-    browser::keep_loaded(viewer, histogram, error);
+    crate::hooks::startup::use_startup()
+        .then(move || browser::keep_loaded(viewer, histogram, error));
 
     let fraction = move |ev: &leptos::ev::PointerEvent| -> Option<f64> {
         #[cfg(feature = "hydrate")]

@@ -65,7 +65,8 @@ pub fn use_alerts() -> FiringAlerts {
                 }
             });
         };
-        Effect::new(move |_| load());
+        // The first load once the page's first rows are shown.
+        crate::hooks::startup::use_startup().then(load);
         if let Ok(handle) = set_interval_with_handle(load, REFRESH) {
             on_cleanup(move || handle.clear());
         }

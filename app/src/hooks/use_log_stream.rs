@@ -10,6 +10,7 @@ use std::sync::Arc;
 use leptos::prelude::*;
 
 use crate::filter::EntryFilter;
+use crate::hooks::startup::{use_startup, Startup};
 use crate::log_entry::LogEntry;
 use crate::log_store::LogStore;
 
@@ -136,6 +137,8 @@ pub struct LogStream {
     // Read by the browser's connection loop only.
     #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
     options: StoredValue<StreamOptions>,
+    /// Told when the first rows are shown (see [`crate::hooks::startup`]).
+    startup: Startup,
 }
 
 impl LogStream {
@@ -156,6 +159,7 @@ impl LogStream {
             focus: RwSignal::new(None),
             live_filters: StoredValue::new(String::new()),
             options: StoredValue::new(options),
+            startup: use_startup(),
         }
     }
 
@@ -194,6 +198,7 @@ impl LogStream {
             removed_front: appended.evicted_visible,
             ..Change::default()
         });
+        self.startup.rows_shown();
     }
 
     pub fn set_paused(&self, paused: bool) {
@@ -268,6 +273,7 @@ impl LogStream {
             prepended: merged.prepended,
             ..Change::default()
         });
+        self.startup.rows_shown();
     }
 }
 
@@ -295,6 +301,7 @@ mod browser {
     use super::{ConnectionStatus, LogStream};
     use super::{HistorySource, CONTEXT_LINES};
     use crate::api::{fetch_context, fetch_history, fetch_info, fetch_process};
+    use crate::hooks::early_socket;
     use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
     use crate::level::Level;
     use crate::log_entry::{entries_in_frame, LogEntry, Stream};
@@ -338,8 +345,18 @@ mod browser {
             let mut connected = false;
             // The first time, with no history to load before the stream,
             // the socket opens while the server's info is on its way.
-            let early = (run_id.is_none() && !wants_initial_history(&stream))
-                .then(|| WebSocket::open(&live_url(&stream)));
+            // The page's own script may have opened that socket already.
+            let early = (run_id.is_none() && !wants_initial_history(&stream)).then(|| {
+                let path = live_path(&stream);
+                match early_socket::take(&path) {
+                    Some(socket) => Ok(LiveSocket::Early(socket)),
+                    None => WebSocket::open(&socket_url(&path)).map(LiveSocket::Gloo),
+                }
+            });
+            if run_id.is_none() && early.is_none() {
+                // Not the socket this page wants first: closed.
+                drop(early_socket::take(""));
+            }
             match fetch_info().await {
                 Ok(info) => {
                     let numbering = match &info.cluster {
@@ -355,7 +372,9 @@ mod browser {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
-                    let socket = early.unwrap_or_else(|| WebSocket::open(&live_url(&stream)));
+                    let socket = early.unwrap_or_else(|| {
+                        WebSocket::open(&socket_url(&live_path(&stream))).map(LiveSocket::Gloo)
+                    });
                     if let Ok(socket) = socket {
                         connected = run_session(socket, stream).await;
                     }
@@ -373,16 +392,50 @@ mod browser {
         }
     }
 
-    /// `/ws/logs` from where the kept entries end, or with the tail.
-    fn live_url(stream: &LogStream) -> String {
+    /// `/ws/logs` from where the kept entries end, or with the tail (as
+    /// [`early_socket::first_path`] writes it for a page without filters).
+    fn live_path(stream: &LogStream) -> String {
         let start = match stream.store.with_untracked(|s| s.last_seq()) {
             Some(seq) => format!("since={seq}"),
             None => format!("tail={}", stream.options.with_value(|o| o.tail)),
         };
-        socket_url(&format!(
+        format!(
             "/ws/logs?format=json&batch=1&{start}{}",
             process_param(stream)
-        ))
+        )
+    }
+
+    /// The stream's socket: opened here, or by the page's script.
+    enum LiveSocket {
+        Gloo(WebSocket),
+        Early(early_socket::Socket),
+    }
+
+    impl LiveSocket {
+        /// Waits until the socket is open; false if it failed instead.
+        async fn opened(&mut self) -> bool {
+            match self {
+                // gloo-net's sink becomes ready when the socket opens or
+                // fails.
+                LiveSocket::Gloo(socket) => {
+                    let _ = poll_fn(|cx| Pin::new(&mut *socket).poll_ready(cx)).await;
+                    matches!(socket.state(), State::Open)
+                }
+                LiveSocket::Early(socket) => socket.opened().await,
+            }
+        }
+
+        /// The next frame (`Some(None)`: not text); `None` once closed.
+        async fn next_frame(&mut self) -> Option<Option<String>> {
+            match self {
+                LiveSocket::Gloo(socket) => match socket.next().await? {
+                    Ok(Message::Text(text)) => Some(Some(text)),
+                    Ok(Message::Bytes(_)) => Some(None),
+                    Err(_) => None,
+                },
+                LiveSocket::Early(socket) => socket.next_text().await.map(Some),
+            }
+        }
     }
 
     /// Whether the page loads history before it follows the stream (see
@@ -528,20 +581,18 @@ mod browser {
     }
 
     /// Reads one connection until it closes; true if it was ever open.
-    async fn run_session(mut socket: WebSocket, stream: LogStream) -> bool {
-        // gloo-net's sink becomes ready when the socket opens or fails.
-        let _ = poll_fn(|cx| Pin::new(&mut socket).poll_ready(cx)).await;
-        if !matches!(socket.state(), State::Open) {
+    async fn run_session(mut socket: LiveSocket, stream: LogStream) -> bool {
+        if !socket.opened().await {
             return false;
         }
         stream.status.set(ConnectionStatus::Live);
         let batcher = FrameBatcher::new(stream);
-        while let Some(message) = socket.next().await {
-            match message {
-                Ok(Message::Text(text)) if batcher.behind() => {
+        while let Some(frame) = socket.next_frame().await {
+            match frame {
+                Some(text) if batcher.behind() => {
                     batcher.skip(entries_in_frame(&text));
                 }
-                Ok(Message::Text(text)) => {
+                Some(text) => {
                     let parsed = if text.starts_with('[') {
                         serde_json::from_str::<Vec<LogEntry>>(&text)
                     } else {
@@ -556,8 +607,7 @@ mod browser {
                         }
                     }
                 }
-                Ok(Message::Bytes(_)) => {}
-                Err(_) => break,
+                None => {}
             }
         }
         true

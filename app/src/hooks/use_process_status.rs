@@ -58,8 +58,9 @@ pub fn use_process_status() -> ProcessTable {
         processes: RwSignal::new(Vec::new()),
         connected: RwSignal::new(false),
     };
+    // Its socket opens once the page's first rows are shown.
     #[cfg(feature = "hydrate")]
-    browser::connect(table);
+    crate::hooks::startup::use_startup().then(move || browser::connect(table));
     table
 }
 
