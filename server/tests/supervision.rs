@@ -181,11 +181,14 @@ async fn a_dependent_waits_for_its_dependency_to_log_that_it_is_ready() {
 
 #[tokio::test]
 async fn a_dependent_waits_for_a_tcp_readiness_probe() {
-    // Reserve a free port, then release it until the test is ready.
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr").port()
-    };
+    // A port bound but not listening: connections to it are refused until
+    // the test listens, and no other socket (another test's server) can
+    // take it meanwhile.
+    let reserved = tokio::net::TcpSocket::new_v4().expect("socket");
+    reserved
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let port = reserved.local_addr().expect("addr").port();
     let config = format!(
         r#"
         [[process]]
@@ -207,9 +210,7 @@ async fn a_dependent_waits_for_a_tcp_readiness_probe() {
     })
     .await;
 
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("bind reserved port");
+    let listener = reserved.listen(16).expect("listen on the reserved port");
     let web = server.wait_state("web", "running").await;
     assert!(web["pid"].as_u64().is_some());
     assert_eq!(server.process("svc").await["state"], "ready");

@@ -119,10 +119,15 @@ mod tests {
 
     #[tokio::test]
     async fn probes_fail_when_nothing_listens() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let address = listener.local_addr().expect("addr").to_string();
-        drop(listener);
+        // Bound but not listening: refused, and no other socket can take
+        // the port while the probes run.
+        let bound = tokio::net::TcpSocket::new_v4().expect("socket");
+        bound
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind");
+        let address = bound.local_addr().expect("addr").to_string();
         assert!(!tcp_ok(&address, Duration::from_secs(5)).await);
         assert!(!http_ok(&target(&address), Duration::from_secs(5)).await);
+        drop(bound);
     }
 }
