@@ -11,17 +11,18 @@
 
 use leptos::prelude::*;
 
-use crate::page::{split_url, Page};
+use crate::hooks::use_log_stream::socket_path;
+use crate::page::Page;
 
 /// The global the script leaves the socket in.
 const GLOBAL: &str = "__logdeckLiveSocket";
 
-/// The `/ws/logs` path (with its query) a viewer opens first on a page at
-/// `url` when it loads nothing before the stream; `None` for other pages.
-pub fn first_path(url: &str, tail: usize) -> Option<String> {
-    let (path, query) = split_url(url);
+/// The `/ws/logs` path (with its query) a viewer opens first on the page
+/// at `path` with `query` when it loads nothing before the stream; `None`
+/// for other pages.
+pub fn first_path(path: &str, query: &str, tail: usize) -> Option<String> {
     (Page::from_path(path) == Page::Logs && query.is_empty())
-        .then(|| format!("/ws/logs?format=json&batch=1&tail={tail}"))
+        .then(|| socket_path(&format!("tail={tail}"), ""))
 }
 
 /// The script for the head of the page at the request's URL, if that page
@@ -29,8 +30,9 @@ pub fn first_path(url: &str, tail: usize) -> Option<String> {
 #[component]
 pub fn EarlySocket() -> impl IntoView {
     #[cfg(feature = "ssr")]
-    let path = use_context::<leptos_router::location::RequestUrl>()
-        .and_then(|url| first_path(url.as_ref(), crate::hooks::use_viewer::INITIAL_TAIL));
+    let path = crate::hooks::use_page_url::request_url().and_then(|(path, query)| {
+        first_path(&path, &query, crate::hooks::use_viewer::INITIAL_TAIL)
+    });
     #[cfg(not(feature = "ssr"))]
     let path: Option<String> = None;
     path.map(|path| {
@@ -183,20 +185,20 @@ mod tests {
     #[test]
     fn only_the_unfiltered_logs_page_opens_early() {
         assert_eq!(
-            first_path("http://leptos.dev/", 2000).as_deref(),
+            first_path("/", "", 2000).as_deref(),
             Some("/ws/logs?format=json&batch=1&tail=2000")
         );
         assert_eq!(
-            first_path("/", 5).as_deref(),
+            first_path("", "", 5).as_deref(),
             Some("/ws/logs?format=json&batch=1&tail=5")
         );
-        for url in [
-            "http://leptos.dev/?process=web",
-            "http://leptos.dev/?seq=4",
-            "http://leptos.dev/processes/web",
-            "http://leptos.dev/nowhere",
+        for (path, query) in [
+            ("/", "process=web"),
+            ("/", "seq=4"),
+            ("/processes/web", ""),
+            ("/nowhere", ""),
         ] {
-            assert_eq!(first_path(url, 2000), None, "{url}");
+            assert_eq!(first_path(path, query, 2000), None, "{path}?{query}");
         }
     }
 

@@ -26,11 +26,6 @@ impl Startup {
         }
     }
 
-    /// Whether the page has started.
-    pub fn has_started(&self) -> bool {
-        self.started.get_untracked()
-    }
-
     /// Runs `work` once the page has started (at once if it has), under
     /// the reactive owner of the caller: what it creates lives as long as
     /// the caller's component.
@@ -90,7 +85,7 @@ mod tests {
             let counter = runs.clone();
             startup.then(move || counter.set(counter.get() + 1));
             assert_eq!(runs.get(), 0, "nothing runs before the rows");
-            assert!(!startup.has_started());
+            assert!(!startup.started.get_untracked());
             startup.rows_shown();
             startup.rows_shown();
             // Effects run on the reactive system's next turn; `then` on a
@@ -99,7 +94,7 @@ mod tests {
             let flag = later.clone();
             use_startup().then(move || flag.set(true));
             assert!(later.get());
-            assert!(startup.has_started());
+            assert!(startup.started.get_untracked());
         });
     }
 

@@ -277,6 +277,12 @@ impl LogStream {
     }
 }
 
+/// The `/ws/logs` path the viewer opens: `start` is `tail=N` or
+/// `since=SEQ`, `process` the page's `&process=…` (or nothing).
+pub(crate) fn socket_path(start: &str, process: &str) -> String {
+    format!("/ws/logs?format=json&batch=1&{start}{process}")
+}
+
 /// Keeps up to `options.capacity` of the newest entries from `/ws/logs`.
 pub fn use_log_stream(options: StreamOptions) -> LogStream {
     let stream = LogStream::new(options);
@@ -306,6 +312,7 @@ mod browser {
     use crate::level::Level;
     use crate::log_entry::{entries_in_frame, LogEntry, Stream};
     use crate::log_store::Backlog;
+    use crate::page::query_value;
 
     /// Entries fetched per "load older".
     const HISTORY_PAGE: usize = 1000;
@@ -322,18 +329,11 @@ mod browser {
             let Some(process) = &o.process else {
                 return String::new();
             };
-            let node = page_node(&o.initial_query)
+            let node = query_value(&o.initial_query, "node")
                 .map(|node| format!("&node={}", encode(&node)))
                 .unwrap_or_default();
             format!("&process={}{node}", encode(process))
         })
-    }
-
-    /// The `node=` of the page's query, if any.
-    fn page_node(query: &str) -> Option<String> {
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(key, _)| key == "node")
-            .map(|(_, value)| value.into_owned())
     }
 
     async fn follow(stream: LogStream) {
@@ -392,17 +392,13 @@ mod browser {
         }
     }
 
-    /// `/ws/logs` from where the kept entries end, or with the tail (as
-    /// [`early_socket::first_path`] writes it for a page without filters).
+    /// `/ws/logs` from where the kept entries end, or with the tail.
     fn live_path(stream: &LogStream) -> String {
         let start = match stream.store.with_untracked(|s| s.last_seq()) {
             Some(seq) => format!("since={seq}"),
             None => format!("tail={}", stream.options.with_value(|o| o.tail)),
         };
-        format!(
-            "/ws/logs?format=json&batch=1&{start}{}",
-            process_param(stream)
-        )
+        super::socket_path(&start, &process_param(stream))
     }
 
     /// The stream's socket: opened here, or by the page's script.
@@ -456,7 +452,7 @@ mod browser {
         let query = match process {
             Some(process) => {
                 // In a cluster the page names the process's node.
-                let node = page_node(&initial);
+                let node = query_value(&initial, "node");
                 let info = fetch_process(&process, node.as_deref()).await.ok();
                 // Since its last start: by `seq` on one host; in a cluster
                 // (where `seq` numbers the stream) by the time it started.

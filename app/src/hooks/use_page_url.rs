@@ -68,11 +68,18 @@ pub fn use_page_url() -> PageUrl {
     expect_context::<PageUrl>()
 }
 
+/// The path and query string (without `?`) of the request being
+/// rendered, if the server provided it.
+#[cfg(feature = "ssr")]
+pub(crate) fn request_url() -> Option<(String, String)> {
+    let request = use_context::<leptos_router::location::RequestUrl>()?;
+    let (path, query) = split_url(request.as_ref());
+    Some((path.to_owned(), query.to_owned()))
+}
+
 #[cfg(feature = "ssr")]
 fn current_url() -> (String, String) {
-    let request = use_context::<leptos_router::location::RequestUrl>().unwrap_or_default();
-    let (path, query) = split_url(request.as_ref());
-    (path.to_owned(), query.to_owned())
+    request_url().unwrap_or_else(|| ("/".to_owned(), String::new()))
 }
 
 #[cfg(not(feature = "ssr"))]
