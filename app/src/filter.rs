@@ -11,7 +11,7 @@ use crate::ansi::strip_ansi;
 use crate::level::Level;
 use crate::log_entry::{LogEntry, Stream};
 use crate::process::check_name;
-use crate::search::Search;
+use crate::search::{RowsKey, Search};
 
 /// At most this many processes in one filter: a query names each at most
 /// once, and the history opens a file per name.
@@ -257,18 +257,30 @@ impl EntryFilter {
     /// What [`matches`](Self::matches) says of each of `entries`, with the
     /// search run over all that pass the other parts at once.
     pub fn matches_each(&self, entries: &[&LogEntry]) -> Vec<bool> {
+        self.matches_each_of(entries, None)
+    }
+
+    /// [`matches_each`](Self::matches_each) of a store's entries, all of
+    /// them, oldest first; `version` is the store's (which tells a search
+    /// over the same entries as the last one, whose text it may keep).
+    pub fn matches_each_of(&self, entries: &[&LogEntry], version: Option<u64>) -> Vec<bool> {
         let mut shows: Vec<bool> = entries
             .iter()
             .map(|entry| self.filter.matches_fields(entry))
             .collect();
         if let Some(search) = &self.search {
             let candidates: Vec<usize> = (0..entries.len()).filter(|&i| shows[i]).collect();
-            let texts: Vec<_> = candidates
-                .iter()
-                .map(|&i| strip_ansi(&entries[i].message))
-                .collect();
-            let texts: Vec<&str> = texts.iter().map(AsRef::as_ref).collect();
-            for (&i, found) in candidates.iter().zip(search.matches_each(&texts)) {
+            let key = version.map(|version| RowsKey {
+                version,
+                rows: &candidates,
+            });
+            let found = search.matches_rows(key, || {
+                candidates
+                    .iter()
+                    .map(|&i| strip_ansi(&entries[i].message))
+                    .collect()
+            });
+            for (&i, found) in candidates.iter().zip(found) {
                 shows[i] = found;
             }
         }

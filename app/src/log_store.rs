@@ -3,6 +3,7 @@
 //! of new lines costs work proportional to the burst, not to the buffer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::log_entry::LogEntry;
@@ -19,6 +20,14 @@ pub struct LogStore {
     rates: RateTracker,
     /// The highest `seq` of a real entry received (resume point).
     last_seq: Option<u64>,
+    /// Changes whenever `entries` do (see [`version`](Self::version)).
+    version: u64,
+}
+
+/// A value no store's entries have had yet.
+fn new_version() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl LogStore {
@@ -29,7 +38,21 @@ impl LogStore {
             counts: BTreeMap::new(),
             rates: RateTracker::default(),
             last_seq: None,
+            version: new_version(),
         }
+    }
+
+    /// Names what `entries` hold now: two stores, or one store at two
+    /// times, have the same version only if they keep the same entries
+    /// (clones aside, which start out equal).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The entries changed.
+    fn touch(&mut self) {
+        self.version = new_version();
+        crate::search::forget_rows();
     }
 
     pub fn capacity(&self) -> usize {
@@ -77,6 +100,7 @@ impl LogStore {
     /// never shows a line twice.
     pub fn append(&mut self, batch: Vec<LogEntry>, keep: &dyn Fn(&LogEntry) -> bool) -> Appended {
         let mut appended = Appended::default();
+        let mut added = false;
         for entry in batch {
             if entry.dropped.is_none() {
                 if self.last_seq.is_some_and(|last| entry.seq <= last) {
@@ -87,6 +111,7 @@ impl LogStore {
             }
             let entry = Arc::new(entry);
             *self.counts.entry(entry.process_name.clone()).or_default() += 1;
+            added = true;
             if let Some(evicted) = self.entries.push(entry.clone()) {
                 if self.forget(&evicted) {
                     appended.evicted_visible += 1;
@@ -97,6 +122,9 @@ impl LogStore {
                 appended.shown += 1;
             }
         }
+        if added {
+            self.touch();
+        }
         appended
     }
 
@@ -106,6 +134,7 @@ impl LogStore {
     pub fn prepend(&mut self, older: Vec<LogEntry>, keep: &dyn Fn(&LogEntry) -> bool) -> usize {
         let oldest = self.oldest_seq();
         let mut shown = 0;
+        let mut added = false;
         for entry in older.into_iter().rev() {
             if oldest.is_some_and(|o| entry.seq >= o) {
                 continue;
@@ -114,6 +143,7 @@ impl LogStore {
             if !self.entries.push_front(entry.clone()) {
                 break;
             }
+            added = true;
             *self.counts.entry(entry.process_name.clone()).or_default() += 1;
             if keep(&entry) {
                 self.visible.push_front(entry);
@@ -122,6 +152,9 @@ impl LogStore {
             if self.last_seq.is_none() {
                 self.last_seq = Some(self.entries.newest().map_or(0, |e| e.seq));
             }
+        }
+        if added {
+            self.touch();
         }
         shown
     }
@@ -151,9 +184,10 @@ impl LogStore {
     /// Applies a new filter to everything kept: `select` says of every
     /// kept entry (oldest first) whether it shows, all in one call, so a
     /// search can scan them together.
-    pub fn refilter(&mut self, select: impl FnOnce(&[&LogEntry]) -> Vec<bool>) {
+    /// `select` also gets the store's [`version`](Self::version).
+    pub fn refilter(&mut self, select: impl FnOnce(&[&LogEntry], u64) -> Vec<bool>) {
         let kept: Vec<&LogEntry> = self.entries.iter().map(|e| &**e).collect();
-        let shows = select(&kept);
+        let shows = select(&kept, self.version);
         self.visible = self
             .entries
             .iter()
@@ -168,6 +202,7 @@ impl LogStore {
         self.entries.clear();
         self.visible.clear();
         self.counts.clear();
+        self.touch();
     }
 
     /// Forgets the resume point: the server restarted and numbers afresh.
@@ -406,6 +441,49 @@ mod tests {
     }
 
     #[test]
+    fn the_version_changes_with_the_entries_only() {
+        let mut store = LogStore::new(3);
+        let other = LogStore::new(3);
+        assert_ne!(store.version(), other.version());
+        let mut seen = vec![store.version()];
+        let mut changed = |store: &LogStore| {
+            assert!(!seen.contains(&store.version()), "a new version");
+            seen.push(store.version());
+        };
+        store.append(vec![entry(1, "a", Level::Info)], &|_| true);
+        changed(&store);
+        let before = store.version();
+        store.append(vec![entry(1, "a", Level::Info)], &|_| true);
+        assert_eq!(store.version(), before, "a duplicate adds nothing");
+        store.refilter(|kept, version| {
+            assert_eq!(version, before);
+            vec![false; kept.len()]
+        });
+        store.reset_sequence();
+        assert_eq!(
+            store.version(),
+            before,
+            "neither filtering nor the resume point"
+        );
+        store.append(
+            vec![
+                entry(2, "a", Level::Info),
+                entry(3, "a", Level::Info),
+                entry(4, "a", Level::Info),
+            ],
+            &|_| true,
+        );
+        changed(&store);
+        let full = store.version();
+        store.prepend(vec![entry(0, "a", Level::Info)], &|_| true);
+        assert_eq!(store.version(), full, "no room before the kept entries");
+        store.clear();
+        changed(&store);
+        store.prepend(vec![entry(0, "a", Level::Info)], &|_| true);
+        changed(&store);
+    }
+
+    #[test]
     fn refilter_applies_to_everything_kept() {
         let mut store = LogStore::new(100);
         store.append(
@@ -414,9 +492,9 @@ mod tests {
                 .collect(),
             &|_| true,
         );
-        store.refilter(|kept| kept.iter().map(|e| e.process_name == "a").collect());
+        store.refilter(|kept, _| kept.iter().map(|e| e.process_name == "a").collect());
         assert_eq!(seqs(&store), vec![1, 2, 3, 4]);
-        store.refilter(|kept| vec![true; kept.len()]);
+        store.refilter(|kept, _| vec![true; kept.len()]);
         assert_eq!(store.visible().len(), 10);
     }
 

@@ -6,6 +6,7 @@
 //! syntax and refuses what the server would; the viewer's wasm carries no
 //! regex engine.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::filter::LogFilter;
@@ -69,13 +70,21 @@ impl Search {
         }
     }
 
-    /// Whether each of `texts` holds a match: what [`is_match`](Self::is_match)
-    /// says of each, in one go (the browser's engine scans them all at
-    /// once).
-    pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
+    /// Whether each of the texts `texts` gives holds a match (what
+    /// [`is_match`](Self::is_match) says of each), in one go; they are the
+    /// texts of the rows `key` names, if any. The browser's engine scans
+    /// them all at once and keeps the last rows' joined text (see
+    /// [`LastRows`]): the next search over the same rows (the next
+    /// keystroke) neither builds nor copies it again, and `texts` is not
+    /// called.
+    pub fn matches_rows<'t>(
+        &self,
+        key: Option<RowsKey<'_>>,
+        texts: impl FnOnce() -> Vec<Cow<'t, str>>,
+    ) -> Vec<bool> {
         match self {
-            Search::Regex(pattern) => pattern.matches_each(texts),
-            Search::Substring { .. } => texts.iter().map(|text| self.is_match(text)).collect(),
+            Search::Regex(pattern) => pattern.matches_rows(key, texts),
+            Search::Substring { .. } => texts().iter().map(|text| self.is_match(text)).collect(),
         }
     }
 
@@ -93,9 +102,9 @@ impl Search {
                 // Lower-casing non-ASCII text can change its length, so
                 // case-insensitive positions are only exact for ASCII.
                 let haystack = if *case_sensitive {
-                    std::borrow::Cow::Borrowed(text)
+                    Cow::Borrowed(text)
                 } else if text.is_ascii() {
-                    std::borrow::Cow::Owned(text.to_ascii_lowercase())
+                    Cow::Owned(text.to_ascii_lowercase())
                 } else {
                     return Vec::new();
                 };
@@ -106,6 +115,63 @@ impl Search {
             }
         }
     }
+}
+
+/// Which rows a search runs over: some of a store's entries (their
+/// indices), and the store's version, which changes whenever its entries
+/// do (see `LogStore::version`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowsKey<'a> {
+    pub version: u64,
+    pub rows: &'a [usize],
+}
+
+/// What was built for the rows of the last search, kept for the next one
+/// over the same rows.
+#[derive(Debug)]
+pub struct LastRows<T> {
+    /// The rows and what was built for them.
+    last: Option<(Option<OwnedKey>, T)>,
+}
+
+/// A [`RowsKey`] kept (none: rows without a key, never the same as the
+/// next ones).
+type OwnedKey = (u64, Vec<usize>);
+
+impl<T> Default for LastRows<T> {
+    fn default() -> Self {
+        LastRows { last: None }
+    }
+}
+
+impl<T> LastRows<T> {
+    /// The value kept for `key`'s rows, or else `build`'s, kept in its
+    /// place.
+    pub fn get_or_build(&mut self, key: Option<RowsKey<'_>>, build: impl FnOnce() -> T) -> &T {
+        let same = match (&self.last, key) {
+            (Some((Some((version, rows)), _)), Some(key)) => {
+                *version == key.version && rows == key.rows
+            }
+            _ => false,
+        };
+        if !same {
+            let key = key.map(|key| (key.version, key.rows.to_vec()));
+            self.last = Some((key, build()));
+        }
+        &self.last.as_ref().expect("kept just now").1
+    }
+
+    /// Lets go of what is kept.
+    pub fn clear(&mut self) {
+        self.last = None;
+    }
+}
+
+/// Lets go of the last rows' joined text (their store changed, so no
+/// search will use it again).
+pub fn forget_rows() {
+    #[cfg(target_arch = "wasm32")]
+    browser::forget_rows();
 }
 
 /// The server's (and native tests') regular expressions: the `regex` crate.
@@ -133,8 +199,12 @@ mod native {
             self.0.is_match(text)
         }
 
-        pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
-            texts.iter().map(|text| self.0.is_match(text)).collect()
+        pub fn matches_rows<'t>(
+            &self,
+            _key: Option<super::RowsKey<'_>>,
+            texts: impl FnOnce() -> Vec<std::borrow::Cow<'t, str>>,
+        ) -> Vec<bool> {
+            texts().iter().map(|text| self.0.is_match(text)).collect()
         }
 
         pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
@@ -301,6 +371,28 @@ mod tests {
         };
         let error = Search::new(&huge).expect_err("over the size limit");
         assert!(error.contains("size limit"), "{error}");
+    }
+
+    #[test]
+    fn the_last_rows_are_kept_for_the_same_rows_only() {
+        let mut last = LastRows::default();
+        let mut builds = 0;
+        let mut get = |last: &mut LastRows<u32>, key: Option<RowsKey<'_>>| {
+            *last.get_or_build(key, || {
+                builds += 1;
+                builds
+            })
+        };
+        let key = |version, rows| Some(RowsKey { version, rows });
+        assert_eq!(get(&mut last, key(1, &[0, 2])), 1);
+        assert_eq!(get(&mut last, key(1, &[0, 2])), 1, "the same rows");
+        assert_eq!(get(&mut last, key(1, &[0, 1])), 2, "other rows");
+        assert_eq!(get(&mut last, key(2, &[0, 1])), 3, "another version");
+        assert_eq!(get(&mut last, None), 4, "rows without a key");
+        assert_eq!(get(&mut last, None), 5, "never the same as the last");
+        assert_eq!(get(&mut last, key(2, &[0, 1])), 6);
+        last.clear();
+        assert_eq!(get(&mut last, key(2, &[0, 1])), 7, "forgotten");
     }
 
     #[test]

@@ -55,9 +55,10 @@ fn shows(filter: &EntryFilter, entry: &LogEntry) -> bool {
     entry.dropped.is_some() || filter.matches(entry)
 }
 
-/// [`shows`] of each of `entries`, the search run over them all at once.
-fn shows_each(filter: &EntryFilter, entries: &[&LogEntry]) -> Vec<bool> {
-    let mut shows = filter.matches_each(entries);
+/// [`shows`] of each of a store's `entries` (at `version`), the search run
+/// over them all at once.
+fn shows_each(filter: &EntryFilter, entries: &[&LogEntry], version: u64) -> Vec<bool> {
+    let mut shows = filter.matches_each_of(entries, Some(version));
     for (shows, entry) in shows.iter_mut().zip(entries) {
         *shows |= entry.dropped.is_some();
     }
@@ -218,7 +219,7 @@ impl LogStream {
         let keep = Arc::new(keep);
         self.keep.set(keep.clone());
         self.store
-            .update(|store| store.refilter(|kept| shows_each(&keep, kept)));
+            .update(|store| store.refilter(|kept, version| shows_each(&keep, kept, version)));
         self.changed(Change::default());
     }
 

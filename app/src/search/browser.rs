@@ -4,9 +4,14 @@
 //! scan. Offsets cross between Rust's UTF-8 bytes and JavaScript's UTF-16
 //! code units here.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::ops::Range;
 
+use js_sys::JsString;
 use wasm_bindgen::prelude::*;
+
+use super::{LastRows, RowsKey};
 
 #[wasm_bindgen(module = "/src/search/browser_regex.js")]
 extern "C" {
@@ -15,7 +20,7 @@ extern "C" {
     #[wasm_bindgen(js_name = testRow)]
     fn test_row(search: &JsValue, text: &str) -> bool;
     #[wasm_bindgen(js_name = matchRows)]
-    fn match_rows(search: &JsValue, text: &str, ends: &[u32], alone: &[u8]) -> Vec<u8>;
+    fn match_rows(search: &JsValue, text: &JsString, ends: &[u32], alone: &[u8]) -> Vec<u8>;
     #[wasm_bindgen(js_name = matchRanges)]
     fn match_ranges(search: &JsValue, text: &str) -> Vec<u32>;
 }
@@ -41,12 +46,67 @@ impl Pattern {
         test_row(&self.0, text)
     }
 
-    /// One scan over all of `texts`, joined by "\n" (one string handed to
-    /// the browser instead of one per row).
-    pub fn matches_each(&self, texts: &[&str]) -> Vec<bool> {
-        if texts.is_empty() {
+    /// Whether each of the texts `texts` gives holds a match, in one scan
+    /// over all of them joined by "\n" (one string handed to the browser
+    /// instead of one per row). They are the texts of the rows `key`
+    /// names, if any: with the joined text of the last rows searched when
+    /// they are the same (building and copying it into the browser is
+    /// most of a search over many rows).
+    pub fn matches_rows<'t>(
+        &self,
+        key: Option<RowsKey<'_>>,
+        texts: impl FnOnce() -> Vec<Cow<'t, str>>,
+    ) -> Vec<bool> {
+        LAST_ROWS.with_borrow_mut(|last| {
+            let joined = last.get_or_build(key, || {
+                let texts = texts();
+                Joined::new(&texts.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+            });
+            self.scan(joined)
+        })
+    }
+
+    fn scan(&self, joined: &Joined) -> Vec<bool> {
+        if joined.ends.is_empty() {
             return Vec::new();
         }
+        match_rows(&self.0, &joined.text, &joined.ends, &joined.alone)
+            .into_iter()
+            .map(|found| found == 1)
+            .collect()
+    }
+
+    pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
+        let units = match_ranges(&self.0, text);
+        let mut bytes = Utf16ToBytes::new(text);
+        units
+            .chunks_exact(2)
+            .map(|pair| bytes.at(pair[0])..bytes.at(pair[1]))
+            .collect()
+    }
+}
+
+thread_local! {
+    /// The joined text of the last rows searched.
+    static LAST_ROWS: RefCell<LastRows<Joined>> = RefCell::new(LastRows::default());
+}
+
+pub fn forget_rows() {
+    LAST_ROWS.with_borrow_mut(LastRows::clear);
+}
+
+/// Rows' texts as `matchRows` scans them: joined by "\n" into one
+/// JavaScript string, where each row ends (in UTF-16 code units), and
+/// which rows hold a "\n" of their own.
+#[derive(Debug)]
+struct Joined {
+    text: JsString,
+    ends: Vec<u32>,
+    alone: Vec<u8>,
+}
+
+impl Joined {
+    fn new(texts: &[&str]) -> Joined {
         let mut joined = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
         let mut ends = Vec::with_capacity(texts.len());
         let mut alone = Vec::with_capacity(texts.len());
@@ -61,19 +121,11 @@ impl Pattern {
             ends.push(at);
             alone.push(u8::from(text.contains('\n')));
         }
-        match_rows(&self.0, &joined, &ends, &alone)
-            .into_iter()
-            .map(|found| found == 1)
-            .collect()
-    }
-
-    pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
-        let units = match_ranges(&self.0, text);
-        let mut bytes = Utf16ToBytes::new(text);
-        units
-            .chunks_exact(2)
-            .map(|pair| bytes.at(pair[0])..bytes.at(pair[1]))
-            .collect()
+        Joined {
+            text: JsString::from(joined.as_str()),
+            ends,
+            alone,
+        }
     }
 }
 
