@@ -38,8 +38,11 @@ impl ViewQueryHandle {
 /// views because every change (but typing) is a history entry.
 ///
 /// A typed change (`replace`) is the view at once, and reaches the URL
-/// only after the next frame is painted: the rows it filters come first,
-/// the history update and everything that follows the URL after them.
+/// once the next frame is painted and typing has paused for
+/// [`URL_AFTER_TYPING`]: the rows it filters come first, the history
+/// update and everything that follows the URL after them, once for a
+/// burst of keystrokes (the browser throttles a page that rewrites its
+/// history at typing speed).
 pub fn use_view_query() -> ViewQueryHandle {
     let url = use_page_url();
     let query = url.query();
@@ -72,8 +75,12 @@ pub fn use_view_query() -> ViewQueryHandle {
             return;
         }
         due.update_value(|d| *d += 1);
-        after_paint(move || {
+        after_paint_and_pause(move || {
             due.update_value(|d| *d = d.saturating_sub(1));
+            // A later keystroke's update is still due: that one writes.
+            if due.get_value() > 0 {
+                return;
+            }
             if let Some(next) = typed.get_untracked() {
                 go(&next, true);
             }
@@ -85,11 +92,15 @@ pub fn use_view_query() -> ViewQueryHandle {
     }
 }
 
+/// How long typing must pause before the URL takes the typed view.
+pub const URL_AFTER_TYPING: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Runs `f` once the next frame has been painted (a timeout queued from
-/// the frame's callback runs after its paint); on the server, at once.
-fn after_paint(f: impl FnOnce() + 'static) {
+/// the frame's callback runs after its paint) and [`URL_AFTER_TYPING`] has
+/// passed; on the server, at once.
+fn after_paint_and_pause(f: impl FnOnce() + 'static) {
     #[cfg(feature = "hydrate")]
-    request_animation_frame(move || set_timeout(f, std::time::Duration::ZERO));
+    request_animation_frame(move || set_timeout(f, URL_AFTER_TYPING));
     #[cfg(not(feature = "hydrate"))]
     f();
 }
