@@ -51,6 +51,43 @@ impl SiteFiles {
     }
 }
 
+/// The site's JavaScript modules besides its entry point, as paths to
+/// fetch (`/pkg/snippets/.../x.js`, sorted): the snippets wasm-bindgen
+/// writes for the viewer's own JavaScript, which the entry module imports.
+/// The page names them in `<link rel="modulepreload">`s, so they load
+/// beside the entry module rather than once it has been read.
+pub fn module_preloads(options: &LeptosOptions, files: SiteFiles) -> Vec<String> {
+    let snippets = format!("{}/snippets/", options.site_pkg_dir.trim_matches('/'));
+    let mut names: Vec<String> = match files {
+        SiteFiles::Embedded => embedded::names()
+            .into_iter()
+            .filter(|name| name.starts_with(&snippets))
+            .collect(),
+        SiteFiles::Disk => {
+            let root = std::path::Path::new(options.site_root.as_ref());
+            let mut found = Vec::new();
+            let mut dirs = vec![root.join(&snippets)];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if let Ok(relative) = path.strip_prefix(root) {
+                        found.push(relative.to_string_lossy().replace('\\', "/"));
+                    }
+                }
+            }
+            found
+        }
+    };
+    names.retain(|name| name.ends_with(".js"));
+    names.sort();
+    names.into_iter().map(|name| format!("/{name}")).collect()
+}
+
 /// The embedded file at `path` as the client asks for it, or `None` when
 /// there is no such file (or the method is not GET or HEAD).
 pub fn embedded_response(method: &Method, path: &str, headers: &HeaderMap) -> Option<Response> {
@@ -165,6 +202,11 @@ mod embedded {
         Files::iter().next().is_some()
     }
 
+    /// Every embedded file's path.
+    pub fn names() -> Vec<String> {
+        Files::iter().map(|name| name.into_owned()).collect()
+    }
+
     pub(super) fn get(name: &str) -> Option<super::File> {
         let file = Files::get(name)?;
         Some(super::File {
@@ -179,6 +221,10 @@ mod embedded {
 mod embedded {
     pub fn present() -> bool {
         false
+    }
+
+    pub fn names() -> Vec<String> {
+        Vec::new()
     }
 
     pub(super) fn get(_name: &str) -> Option<super::File> {
@@ -214,6 +260,40 @@ mod tests {
         assert_eq!(content_type("pkg/logdeck.css"), "text/css; charset=utf-8");
         assert_eq!(content_type("favicon.ico"), "image/x-icon");
         assert_eq!(content_type("README"), "application/octet-stream");
+    }
+
+    #[test]
+    fn the_snippet_modules_on_disk_are_preloaded() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let pkg = root.path().join("pkg");
+        for file in [
+            "logdeck.js",
+            "snippets/app-1/src/search/regex.js",
+            "snippets/app-1/inline0.js",
+            "snippets/app-1/notes.txt",
+        ] {
+            let path = pkg.join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, "").expect("write");
+        }
+        let options = LeptosOptions::builder()
+            .output_name("logdeck")
+            .site_root(root.path().to_string_lossy().into_owned())
+            .site_pkg_dir("pkg")
+            .build();
+        assert_eq!(
+            module_preloads(&options, SiteFiles::Disk),
+            [
+                "/pkg/snippets/app-1/inline0.js",
+                "/pkg/snippets/app-1/src/search/regex.js"
+            ]
+        );
+        let empty = tempfile::tempdir().expect("tempdir");
+        let options = LeptosOptions::builder()
+            .output_name("logdeck")
+            .site_root(empty.path().to_string_lossy().into_owned())
+            .build();
+        assert!(module_preloads(&options, SiteFiles::Disk).is_empty());
     }
 
     #[test]

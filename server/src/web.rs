@@ -266,8 +266,15 @@ pub fn router(state: AppState) -> Router {
     let page = {
         let context_state = state.clone();
         let shell_options = state.leptos_options.clone();
+        let preloads = app::components::app::ModulePreloads(crate::site::module_preloads(
+            &state.leptos_options,
+            state.site_files,
+        ));
         leptos_axum::render_app_to_stream_with_context(
-            move || leptos::prelude::provide_context(context_state.clone()),
+            move || {
+                leptos::prelude::provide_context(context_state.clone());
+                leptos::prelude::provide_context(preloads.clone());
+            },
             move || app::shell(shell_options.clone()),
         )
     };

@@ -22,6 +22,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="color-scheme" content="light dark"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
+                <ModulePreloadLinks/>
                 <EarlySocket/>
                 <MetaTags/>
             </head>
@@ -30,6 +31,25 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             </body>
         </html>
     }
+}
+
+/// The site's JavaScript modules the entry module imports (the server
+/// lists them; see `server::site::module_preloads`), given to the shell as
+/// context.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ModulePreloads(pub Vec<String>);
+
+/// `<link rel="modulepreload">` for each of the [`ModulePreloads`]: the
+/// browser fetches them beside the entry module, instead of discovering
+/// them once it has read it (one round trip fewer before hydration).
+#[component]
+fn ModulePreloadLinks() -> impl IntoView {
+    use_context::<ModulePreloads>()
+        .unwrap_or_default()
+        .0
+        .into_iter()
+        .map(|href| view! { <link rel="modulepreload" href=href/> })
+        .collect_view()
 }
 
 /// The application: the same tree on the server and in the browser.
@@ -71,6 +91,26 @@ mod tests {
             provide_context(RequestUrl::new(&url));
             view! { <App/> }.to_html()
         })
+    }
+
+    #[test]
+    fn the_modules_to_preload_are_linked() {
+        let html = Owner::new().with(|| {
+            provide_context(ModulePreloads(vec![
+                "/pkg/snippets/app-1/a.js".into(),
+                "/pkg/snippets/app-1/b.js".into(),
+            ]));
+            view! { <ModulePreloadLinks/> }.to_html()
+        });
+        assert!(
+            html.starts_with(
+                r#"<link rel="modulepreload" href="/pkg/snippets/app-1/a.js"><link rel="modulepreload" href="/pkg/snippets/app-1/b.js">"#
+            ),
+            "{html}"
+        );
+        assert_eq!(html.matches("<link").count(), 2, "{html}");
+        let none = Owner::new().with(|| view! { <ModulePreloadLinks/> }.to_html());
+        assert!(!none.contains("<link"), "{none}");
     }
 
     #[test]
