@@ -23,14 +23,17 @@ pub fn ConnectionBadge(status: RwSignal<ConnectionStatus>) -> impl IntoView {
 #[component]
 pub fn ClusterBadge() -> impl IntoView {
     let status = RwSignal::new(None::<String>);
+    // Asked once the first rows are shown (see hooks::startup).
     #[cfg(feature = "hydrate")]
-    crate::hooks::reconnect::run_while_mounted(move || async move {
-        loop {
-            if let Ok(info) = crate::api::fetch_info().await {
-                status.set(info.cluster.map(|c| c.status));
+    crate::hooks::startup::use_startup().then(move || {
+        crate::hooks::reconnect::run_while_mounted(move || async move {
+            loop {
+                if let Ok(info) = crate::api::fetch_info().await {
+                    status.set(info.cluster.map(|c| c.status));
+                }
+                crate::hooks::reconnect::sleep(std::time::Duration::from_secs(5)).await;
             }
-            crate::hooks::reconnect::sleep(std::time::Duration::from_secs(5)).await;
-        }
+        });
     });
     move || {
         status

@@ -358,12 +358,24 @@ mod browser {
                 // Not the socket this page wants first: closed.
                 drop(early_socket::take(""));
             }
+            // That first socket is read at once: the server's info only
+            // numbers the next connection (a later one from a new run of
+            // the server starts afresh), so it may arrive meanwhile.
+            if let Some(Ok(socket)) = early {
+                let (info, was_open) = futures::join!(fetch_info(), run_session(socket, stream));
+                connected = was_open;
+                match info {
+                    Ok(info) => run_id = Some(numbering(info)),
+                    Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
+                }
+                let attempt = retry.next(connected);
+                stream.status.set(reconnecting(attempt));
+                retry.wait().await;
+                continue;
+            }
             match fetch_info().await {
                 Ok(info) => {
-                    let numbering = match &info.cluster {
-                        Some(cluster) => format!("stream {}", cluster.stream),
-                        None => info.run_id,
-                    };
+                    let numbering = numbering(info);
                     if run_id.as_ref().is_some_and(|old| *old != numbering) {
                         // A new server run numbers its entries afresh.
                         stream.store.update(|s| s.reset_sequence());
@@ -373,23 +385,35 @@ mod browser {
                         load_initial_history(&stream).await;
                     }
                     run_id = Some(numbering);
-                    let socket = early.unwrap_or_else(|| {
+                    if let Ok(socket) =
                         WebSocket::open(&socket_url(&live_path(&stream))).map(LiveSocket::Gloo)
-                    });
-                    if let Ok(socket) = socket {
+                    {
                         connected = run_session(socket, stream).await;
                     }
                 }
                 Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
             }
             let attempt = retry.next(connected);
-            let online = window().navigator().on_line();
-            stream.status.set(if online {
-                ConnectionStatus::Reconnecting { attempt }
-            } else {
-                ConnectionStatus::Offline
-            });
+            stream.status.set(reconnecting(attempt));
             retry.wait().await;
+        }
+    }
+
+    /// What numbers the entries the server sends: its run, or in a cluster
+    /// the stream.
+    fn numbering(info: crate::protocol::Info) -> String {
+        match &info.cluster {
+            Some(cluster) => format!("stream {}", cluster.stream),
+            None => info.run_id,
+        }
+    }
+
+    /// The status between two connections.
+    fn reconnecting(attempt: u32) -> ConnectionStatus {
+        if window().navigator().on_line() {
+            ConnectionStatus::Reconnecting { attempt }
+        } else {
+            ConnectionStatus::Offline
         }
     }
 
