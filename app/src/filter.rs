@@ -11,7 +11,7 @@ use crate::ansi::strip_ansi;
 use crate::level::Level;
 use crate::log_entry::{LogEntry, Stream};
 use crate::process::check_name;
-use crate::search::{RowsKey, Search};
+use crate::search::Search;
 
 /// At most this many processes in one filter: a query names each at most
 /// once, and the history opens a file per name.
@@ -261,30 +261,31 @@ impl EntryFilter {
     }
 
     /// [`matches_each`](Self::matches_each) of a store's entries, all of
-    /// them, oldest first; `version` is the store's (which tells a search
-    /// over the same entries as the last one, whose text it may keep).
-    pub fn matches_each_of(&self, entries: &[&LogEntry], version: Option<u64>) -> Vec<bool> {
+    /// them, oldest first, numbered from `serial_base` (see
+    /// `LogStore::serial_base`), which lets a search keep what it built
+    /// for the rows it has seen before.
+    pub fn matches_each_of(&self, entries: &[&LogEntry], serial_base: Option<u64>) -> Vec<bool> {
         let mut shows: Vec<bool> = entries
             .iter()
             .map(|entry| self.filter.matches_fields(entry))
             .collect();
         if let Some(search) = &self.search {
             let candidates: Vec<usize> = (0..entries.len()).filter(|&i| shows[i]).collect();
-            let key = version.map(|version| RowsKey {
-                version,
-                rows: &candidates,
-            });
-            let found = search.matches_rows(key, || {
-                candidates
-                    .iter()
-                    .map(|&i| strip_ansi(&entries[i].message))
-                    .collect()
+            let serials: Option<Vec<u64>> =
+                serial_base.map(|base| candidates.iter().map(|&i| base + i as u64).collect());
+            let found = search.matches_rows(candidates.len(), serials.as_deref(), |row| {
+                strip_ansi(&entries[candidates[row]].message)
             });
             for (&i, found) in candidates.iter().zip(found) {
                 shows[i] = found;
             }
         }
         shows
+    }
+
+    /// Whether the filter searches with a regular expression.
+    pub fn has_regex(&self) -> bool {
+        matches!(self.search, Some(Search::Regex(_)))
     }
 }
 

@@ -20,14 +20,18 @@ pub struct LogStore {
     rates: RateTracker,
     /// The highest `seq` of a real entry received (resume point).
     last_seq: Option<u64>,
-    /// Changes whenever `entries` do (see [`version`](Self::version)).
-    version: u64,
+    /// The serial number of the oldest kept entry (see
+    /// [`serial_base`](Self::serial_base)).
+    serial_base: u64,
 }
 
-/// A value no store's entries have had yet.
-fn new_version() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+/// Serial numbers for a store that starts afresh: the middle of a block of
+/// 2^40 no store has had, so entries can be numbered both ways (appended
+/// ones up, older ones put before them down) without meeting another
+/// store's.
+fn fresh_serials() -> u64 {
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    (NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) << 40) + (1 << 39)
 }
 
 impl LogStore {
@@ -38,21 +42,17 @@ impl LogStore {
             counts: BTreeMap::new(),
             rates: RateTracker::default(),
             last_seq: None,
-            version: new_version(),
+            serial_base: fresh_serials(),
         }
     }
 
-    /// Names what `entries` hold now: two stores, or one store at two
-    /// times, have the same version only if they keep the same entries
-    /// (clones aside, which start out equal).
-    pub fn version(&self) -> u64 {
-        self.version
-    }
-
-    /// The entries changed.
-    fn touch(&mut self) {
-        self.version = new_version();
-        crate::search::forget_rows();
+    /// The serial number of the oldest kept entry; the `i`th kept entry's
+    /// is this plus `i`. Each entry keeps its number while it is kept, and
+    /// no other entry of any store is given it (a clone's entries aside,
+    /// which are the same): equal numbers mean the same entry, so a
+    /// search can tell which rows it has seen before.
+    pub fn serial_base(&self) -> u64 {
+        self.serial_base
     }
 
     pub fn capacity(&self) -> usize {
@@ -100,7 +100,6 @@ impl LogStore {
     /// never shows a line twice.
     pub fn append(&mut self, batch: Vec<LogEntry>, keep: &dyn Fn(&LogEntry) -> bool) -> Appended {
         let mut appended = Appended::default();
-        let mut added = false;
         for entry in batch {
             if entry.dropped.is_none() {
                 if self.last_seq.is_some_and(|last| entry.seq <= last) {
@@ -111,8 +110,8 @@ impl LogStore {
             }
             let entry = Arc::new(entry);
             *self.counts.entry(entry.process_name.clone()).or_default() += 1;
-            added = true;
             if let Some(evicted) = self.entries.push(entry.clone()) {
+                self.serial_base += 1;
                 if self.forget(&evicted) {
                     appended.evicted_visible += 1;
                 }
@@ -121,9 +120,6 @@ impl LogStore {
                 self.visible.push_back(entry);
                 appended.shown += 1;
             }
-        }
-        if added {
-            self.touch();
         }
         appended
     }
@@ -134,7 +130,6 @@ impl LogStore {
     pub fn prepend(&mut self, older: Vec<LogEntry>, keep: &dyn Fn(&LogEntry) -> bool) -> usize {
         let oldest = self.oldest_seq();
         let mut shown = 0;
-        let mut added = false;
         for entry in older.into_iter().rev() {
             if oldest.is_some_and(|o| entry.seq >= o) {
                 continue;
@@ -143,7 +138,7 @@ impl LogStore {
             if !self.entries.push_front(entry.clone()) {
                 break;
             }
-            added = true;
+            self.serial_base -= 1;
             *self.counts.entry(entry.process_name.clone()).or_default() += 1;
             if keep(&entry) {
                 self.visible.push_front(entry);
@@ -152,9 +147,6 @@ impl LogStore {
             if self.last_seq.is_none() {
                 self.last_seq = Some(self.entries.newest().map_or(0, |e| e.seq));
             }
-        }
-        if added {
-            self.touch();
         }
         shown
     }
@@ -184,10 +176,10 @@ impl LogStore {
     /// Applies a new filter to everything kept: `select` says of every
     /// kept entry (oldest first) whether it shows, all in one call, so a
     /// search can scan them together.
-    /// `select` also gets the store's [`version`](Self::version).
+    /// `select` also gets the [`serial_base`](Self::serial_base).
     pub fn refilter(&mut self, select: impl FnOnce(&[&LogEntry], u64) -> Vec<bool>) {
         let kept: Vec<&LogEntry> = self.entries.iter().map(|e| &**e).collect();
-        let shows = select(&kept, self.version);
+        let shows = select(&kept, self.serial_base);
         self.visible = self
             .entries
             .iter()
@@ -202,7 +194,7 @@ impl LogStore {
         self.entries.clear();
         self.visible.clear();
         self.counts.clear();
-        self.touch();
+        self.serial_base = fresh_serials();
     }
 
     /// Forgets the resume point: the server restarted and numbers afresh.
@@ -441,46 +433,55 @@ mod tests {
     }
 
     #[test]
-    fn the_version_changes_with_the_entries_only() {
+    fn each_kept_entry_keeps_its_serial_number() {
+        /// Each kept entry's serial number, with its seq.
+        fn numbered(store: &mut LogStore) -> Vec<(u64, u64)> {
+            let mut numbered = Vec::new();
+            store.refilter(|kept, base| {
+                numbered = kept
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (e.seq, base + i as u64))
+                    .collect();
+                vec![true; kept.len()]
+            });
+            numbered
+        }
         let mut store = LogStore::new(3);
         let other = LogStore::new(3);
-        assert_ne!(store.version(), other.version());
-        let mut seen = vec![store.version()];
-        let mut changed = |store: &LogStore| {
-            assert!(!seen.contains(&store.version()), "a new version");
-            seen.push(store.version());
-        };
-        store.append(vec![entry(1, "a", Level::Info)], &|_| true);
-        changed(&store);
-        let before = store.version();
-        store.append(vec![entry(1, "a", Level::Info)], &|_| true);
-        assert_eq!(store.version(), before, "a duplicate adds nothing");
-        store.refilter(|kept, version| {
-            assert_eq!(version, before);
-            vec![false; kept.len()]
-        });
-        store.reset_sequence();
-        assert_eq!(
-            store.version(),
-            before,
-            "neither filtering nor the resume point"
-        );
-        store.append(
-            vec![
-                entry(2, "a", Level::Info),
-                entry(3, "a", Level::Info),
-                entry(4, "a", Level::Info),
-            ],
-            &|_| true,
-        );
-        changed(&store);
-        let full = store.version();
-        store.prepend(vec![entry(0, "a", Level::Info)], &|_| true);
-        assert_eq!(store.version(), full, "no room before the kept entries");
+        let entries = |seqs: &[u64]| seqs.iter().map(|&s| entry(s, "a", Level::Info)).collect();
+        store.append(entries(&[2, 3]), &|_| true);
+        let first = numbered(&mut store);
+        store.append(entries(&[3]), &|_| true);
+        assert_eq!(numbered(&mut store), first, "a duplicate adds nothing");
+        store.append(entries(&[4, 5]), &|_| true);
+        let after = numbered(&mut store);
+        assert_eq!(after[0], first[1], "entry 3 kept its number, entry 2 left");
+        assert_eq!(after.iter().map(|n| n.0).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(after.windows(2).all(|w| w[1].1 == w[0].1 + 1));
         store.clear();
-        changed(&store);
-        store.prepend(vec![entry(0, "a", Level::Info)], &|_| true);
-        changed(&store);
+        store.prepend(entries(&[6]), &|_| true);
+        store.append(entries(&[7, 8]), &|_| true);
+        let fresh = numbered(&mut store);
+        assert_eq!(fresh.len(), 3);
+        for (seq, serial) in &fresh {
+            assert!(
+                !after.iter().chain(&first).any(|(_, s)| s == serial),
+                "entry {seq} after a clear has a number no earlier entry had"
+            );
+        }
+        store.clear();
+        store.append(entries(&[10]), &|_| true);
+        store.prepend(entries(&[9]), &|_| true);
+        let prepended = numbered(&mut store);
+        assert_eq!(prepended.iter().map(|n| n.0).collect::<Vec<_>>(), [9, 10]);
+        assert_eq!(
+            prepended[1].1,
+            prepended[0].1 + 1,
+            "an older entry goes before"
+        );
+        assert_ne!(store.serial_base(), other.serial_base());
+        assert!(other.serial_base().abs_diff(store.serial_base()) >= 1 << 39);
     }
 
     #[test]

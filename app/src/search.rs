@@ -70,21 +70,22 @@ impl Search {
         }
     }
 
-    /// Whether each of the texts `texts` gives holds a match (what
-    /// [`is_match`](Self::is_match) says of each), in one go; they are the
-    /// texts of the rows `key` names, if any. The browser's engine scans
-    /// them all at once and keeps the last rows' joined text (see
-    /// [`LastRows`]): the next search over the same rows (the next
-    /// keystroke) neither builds nor copies it again, and `texts` is not
-    /// called.
+    /// Whether each of `rows` rows holds a match (what
+    /// [`is_match`](Self::is_match) says of `text(i)` for each), in one go.
+    /// `serials` numbers the rows, if they are a store's (see
+    /// [`continuation`]): the browser's engine scans them all at once and
+    /// keeps their joined text for the next search, which copies only the
+    /// rows it has not seen (none for the next keystroke over the same
+    /// rows, the newest ones while the stream goes on).
     pub fn matches_rows<'t>(
         &self,
-        key: Option<RowsKey<'_>>,
-        texts: impl FnOnce() -> Vec<Cow<'t, str>>,
+        rows: usize,
+        serials: Option<&[u64]>,
+        text: impl Fn(usize) -> Cow<'t, str>,
     ) -> Vec<bool> {
         match self {
-            Search::Regex(pattern) => pattern.matches_rows(key, texts),
-            Search::Substring { .. } => texts().iter().map(|text| self.is_match(text)).collect(),
+            Search::Regex(pattern) => pattern.matches_rows(rows, serials, text),
+            Search::Substring { .. } => (0..rows).map(|i| self.is_match(&text(i))).collect(),
         }
     }
 
@@ -117,58 +118,29 @@ impl Search {
     }
 }
 
-/// Which rows a search runs over: some of a store's entries (their
-/// indices), and the store's version, which changes whenever its entries
-/// do (see `LogStore::version`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RowsKey<'a> {
-    pub version: u64,
-    pub rows: &'a [usize],
+/// How the rows of a search (their serial numbers, increasing: see
+/// `LogStore::serial_base`) continue those of the one before: `Some((k,
+/// m))` when the new rows start with the `m` old rows from the `k`th on
+/// (rows left the start, or the end, of the old ones) and go on with new
+/// rows only; `None` when they share no such run (nothing of the old
+/// search's text can be kept).
+pub fn continuation(old: &[u64], new: &[u64]) -> Option<(usize, usize)> {
+    let first = *new.first()?;
+    let k = old.binary_search(&first).ok()?;
+    let m = old[k..]
+        .iter()
+        .zip(new)
+        .take_while(|(old, new)| old == new)
+        .count();
+    // What follows the run must come after everything the old rows had.
+    let later = new
+        .get(m)
+        .is_none_or(|next| old.last().is_some_and(|last| next > last));
+    (m > 0 && later).then_some((k, m))
 }
 
-/// What was built for the rows of the last search, kept for the next one
-/// over the same rows.
-#[derive(Debug)]
-pub struct LastRows<T> {
-    /// The rows and what was built for them.
-    last: Option<(Option<OwnedKey>, T)>,
-}
-
-/// A [`RowsKey`] kept (none: rows without a key, never the same as the
-/// next ones).
-type OwnedKey = (u64, Vec<usize>);
-
-impl<T> Default for LastRows<T> {
-    fn default() -> Self {
-        LastRows { last: None }
-    }
-}
-
-impl<T> LastRows<T> {
-    /// The value kept for `key`'s rows, or else `build`'s, kept in its
-    /// place.
-    pub fn get_or_build(&mut self, key: Option<RowsKey<'_>>, build: impl FnOnce() -> T) -> &T {
-        let same = match (&self.last, key) {
-            (Some((Some((version, rows)), _)), Some(key)) => {
-                *version == key.version && rows == key.rows
-            }
-            _ => false,
-        };
-        if !same {
-            let key = key.map(|key| (key.version, key.rows.to_vec()));
-            self.last = Some((key, build()));
-        }
-        &self.last.as_ref().expect("kept just now").1
-    }
-
-    /// Lets go of what is kept.
-    pub fn clear(&mut self) {
-        self.last = None;
-    }
-}
-
-/// Lets go of the last rows' joined text (their store changed, so no
-/// search will use it again).
+/// Lets go of the joined text the browser's search keeps for the next one
+/// (see [`Search::matches_rows`]): no regex search is on.
 pub fn forget_rows() {
     #[cfg(target_arch = "wasm32")]
     browser::forget_rows();
@@ -201,10 +173,11 @@ mod native {
 
         pub fn matches_rows<'t>(
             &self,
-            _key: Option<super::RowsKey<'_>>,
-            texts: impl FnOnce() -> Vec<std::borrow::Cow<'t, str>>,
+            rows: usize,
+            _serials: Option<&[u64]>,
+            text: impl Fn(usize) -> std::borrow::Cow<'t, str>,
         ) -> Vec<bool> {
-            texts().iter().map(|text| self.0.is_match(text)).collect()
+            (0..rows).map(|i| self.0.is_match(&text(i))).collect()
         }
 
         pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {
@@ -374,25 +347,43 @@ mod tests {
     }
 
     #[test]
-    fn the_last_rows_are_kept_for_the_same_rows_only() {
-        let mut last = LastRows::default();
-        let mut builds = 0;
-        let mut get = |last: &mut LastRows<u32>, key: Option<RowsKey<'_>>| {
-            *last.get_or_build(key, || {
-                builds += 1;
-                builds
-            })
-        };
-        let key = |version, rows| Some(RowsKey { version, rows });
-        assert_eq!(get(&mut last, key(1, &[0, 2])), 1);
-        assert_eq!(get(&mut last, key(1, &[0, 2])), 1, "the same rows");
-        assert_eq!(get(&mut last, key(1, &[0, 1])), 2, "other rows");
-        assert_eq!(get(&mut last, key(2, &[0, 1])), 3, "another version");
-        assert_eq!(get(&mut last, None), 4, "rows without a key");
-        assert_eq!(get(&mut last, None), 5, "never the same as the last");
-        assert_eq!(get(&mut last, key(2, &[0, 1])), 6);
-        last.clear();
-        assert_eq!(get(&mut last, key(2, &[0, 1])), 7, "forgotten");
+    fn a_search_continues_the_rows_of_the_last_one() {
+        let old = [10, 11, 13, 14];
+        assert_eq!(continuation(&old, &old), Some((0, 4)), "the same rows");
+        assert_eq!(
+            continuation(&old, &[13, 14, 15, 16]),
+            Some((2, 2)),
+            "newer rows came"
+        );
+        assert_eq!(
+            continuation(&old, &[11, 13]),
+            Some((1, 2)),
+            "fewer at both ends"
+        );
+        assert_eq!(continuation(&old, &[14]), Some((3, 1)));
+        assert_eq!(
+            continuation(&old, &[9, 10, 11]),
+            None,
+            "an older row before them"
+        );
+        assert_eq!(
+            continuation(&old, &[12, 13]),
+            None,
+            "not one of the old rows first"
+        );
+        assert_eq!(
+            continuation(&old, &[10, 13, 14]),
+            None,
+            "a row in between left"
+        );
+        assert_eq!(
+            continuation(&old, &[10, 11, 12]),
+            None,
+            "a new row among the old ones"
+        );
+        assert_eq!(continuation(&old, &[15, 16]), None, "nothing in common");
+        assert_eq!(continuation(&old, &[]), None);
+        assert_eq!(continuation(&[], &[1]), None);
     }
 
     #[test]

@@ -55,10 +55,10 @@ fn shows(filter: &EntryFilter, entry: &LogEntry) -> bool {
     entry.dropped.is_some() || filter.matches(entry)
 }
 
-/// [`shows`] of each of a store's `entries` (at `version`), the search run
-/// over them all at once.
-fn shows_each(filter: &EntryFilter, entries: &[&LogEntry], version: u64) -> Vec<bool> {
-    let mut shows = filter.matches_each_of(entries, Some(version));
+/// [`shows`] of each of a store's `entries` (numbered from `serial_base`),
+/// the search run over them all at once.
+fn shows_each(filter: &EntryFilter, entries: &[&LogEntry], serial_base: u64) -> Vec<bool> {
+    let mut shows = filter.matches_each_of(entries, Some(serial_base));
     for (shows, entry) in shows.iter_mut().zip(entries) {
         *shows |= entry.dropped.is_some();
     }
@@ -218,8 +218,13 @@ impl LogStream {
     pub fn set_keep(&self, keep: EntryFilter) {
         let keep = Arc::new(keep);
         self.keep.set(keep.clone());
+        // The text a regex search keeps for the next one is let go of
+        // once no regex search is on.
+        if !keep.has_regex() {
+            crate::search::forget_rows();
+        }
         self.store
-            .update(|store| store.refilter(|kept, version| shows_each(&keep, kept, version)));
+            .update(|store| store.refilter(|kept, base| shows_each(&keep, kept, base)));
         self.changed(Change::default());
     }
 

@@ -11,7 +11,7 @@ use std::ops::Range;
 use js_sys::JsString;
 use wasm_bindgen::prelude::*;
 
-use super::{LastRows, RowsKey};
+use super::continuation;
 
 #[wasm_bindgen(module = "/src/search/browser_regex.js")]
 extern "C" {
@@ -46,23 +46,31 @@ impl Pattern {
         test_row(&self.0, text)
     }
 
-    /// Whether each of the texts `texts` gives holds a match, in one scan
+    /// Whether each of `rows` rows (`text(i)`) holds a match, in one scan
     /// over all of them joined by "\n" (one string handed to the browser
-    /// instead of one per row). They are the texts of the rows `key`
-    /// names, if any: with the joined text of the last rows searched when
-    /// they are the same (building and copying it into the browser is
-    /// most of a search over many rows).
+    /// instead of one per row). With the rows' serial numbers, the joined
+    /// text of the last rows searched is kept, and the next search over
+    /// rows that continue them (see [`continuation`]) copies only the rows
+    /// it adds: building and copying the text is most of a search over
+    /// many rows.
     pub fn matches_rows<'t>(
         &self,
-        key: Option<RowsKey<'_>>,
-        texts: impl FnOnce() -> Vec<Cow<'t, str>>,
+        rows: usize,
+        serials: Option<&[u64]>,
+        text: impl Fn(usize) -> Cow<'t, str>,
     ) -> Vec<bool> {
+        let Some(serials) = serials else {
+            return self.scan(&Joined::new((0..rows).map(&text)));
+        };
         LAST_ROWS.with_borrow_mut(|last| {
-            let joined = last.get_or_build(key, || {
-                let texts = texts();
-                Joined::new(&texts.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+            let kept = last.take().and_then(|(old, joined)| {
+                let (k, m) = continuation(&old, serials)?;
+                Some(joined.continued(k, m, (m..rows).map(&text)))
             });
-            self.scan(joined)
+            let joined = kept.unwrap_or_else(|| Joined::new((0..rows).map(&text)));
+            let found = self.scan(&joined);
+            *last = Some((serials.to_vec(), joined));
+            found
         })
     }
 
@@ -87,12 +95,13 @@ impl Pattern {
 }
 
 thread_local! {
-    /// The joined text of the last rows searched.
-    static LAST_ROWS: RefCell<LastRows<Joined>> = RefCell::new(LastRows::default());
+    /// The last rows searched (their serial numbers) and their joined
+    /// text.
+    static LAST_ROWS: RefCell<Option<(Vec<u64>, Joined)>> = const { RefCell::new(None) };
 }
 
 pub fn forget_rows() {
-    LAST_ROWS.with_borrow_mut(LastRows::clear);
+    LAST_ROWS.with_borrow_mut(|last| *last = None);
 }
 
 /// Rows' texts as `matchRows` scans them: joined by "\n" into one
@@ -106,25 +115,53 @@ struct Joined {
 }
 
 impl Joined {
-    fn new(texts: &[&str]) -> Joined {
-        let mut joined = String::with_capacity(texts.iter().map(|t| t.len() + 1).sum());
-        let mut ends = Vec::with_capacity(texts.len());
-        let mut alone = Vec::with_capacity(texts.len());
-        let mut at = 0u32;
-        for (k, text) in texts.iter().enumerate() {
-            if k > 0 {
-                joined.push('\n');
-                at += 1;
-            }
-            joined.push_str(text);
-            at += utf16_len(text);
-            ends.push(at);
-            alone.push(u8::from(text.contains('\n')));
+    fn new<'t>(texts: impl Iterator<Item = Cow<'t, str>>) -> Joined {
+        let mut joined = Joined {
+            text: JsString::from(""),
+            ends: Vec::new(),
+            alone: Vec::new(),
+        };
+        joined.append(texts);
+        joined
+    }
+
+    /// These rows' `m` rows from the `k`th on, followed by `texts`: the
+    /// browser's string is cut (which copies nothing) and only `texts` is
+    /// copied into it.
+    fn continued<'t>(
+        self,
+        k: usize,
+        m: usize,
+        texts: impl Iterator<Item = Cow<'t, str>>,
+    ) -> Joined {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] + 1 };
+        let end = self.ends[k + m - 1];
+        let mut joined = Joined {
+            text: self.text.slice(start, end),
+            ends: self.ends[k..k + m].iter().map(|e| e - start).collect(),
+            alone: self.alone[k..k + m].to_vec(),
+        };
+        joined.append(texts);
+        joined
+    }
+
+    /// Adds rows at the end.
+    fn append<'t>(&mut self, texts: impl Iterator<Item = Cow<'t, str>>) {
+        let mut added = String::new();
+        for text in texts {
+            let start = match self.ends.last().copied() {
+                Some(end) => {
+                    added.push('\n');
+                    end + 1
+                }
+                None => 0,
+            };
+            added.push_str(&text);
+            self.ends.push(start + utf16_len(&text));
+            self.alone.push(u8::from(text.contains('\n')));
         }
-        Joined {
-            text: JsString::from(joined.as_str()),
-            ends,
-            alone,
+        if !added.is_empty() {
+            self.text = self.text.concat(&JsString::from(added.as_str()));
         }
     }
 }
