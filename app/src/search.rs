@@ -140,7 +140,7 @@ pub fn continuation(old: &[u64], new: &[u64]) -> Option<(usize, usize)> {
 }
 
 /// Lets go of the joined text the browser's search keeps for the next one
-/// (see [`Search::matches_rows`]): no regex search is on.
+/// (see [`Search::matches_rows`]).
 pub fn forget_rows() {
     #[cfg(target_arch = "wasm32")]
     browser::forget_rows();

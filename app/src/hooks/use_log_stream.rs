@@ -191,6 +191,12 @@ impl LogStream {
             return;
         }
         let keep = self.keep.get_untracked();
+        // The text a regex search keeps for the next one (which copies
+        // only the rows it has not seen) is let go of when rows come and
+        // no regex search is on: until then the next search may use it.
+        if !keep.has_regex() {
+            crate::search::forget_rows();
+        }
         let mut appended = Default::default();
         self.store
             .update(|store| appended = store.append(batch, &|e| shows(&keep, e)));
@@ -218,11 +224,6 @@ impl LogStream {
     pub fn set_keep(&self, keep: EntryFilter) {
         let keep = Arc::new(keep);
         self.keep.set(keep.clone());
-        // The text a regex search keeps for the next one is let go of
-        // once no regex search is on.
-        if !keep.has_regex() {
-            crate::search::forget_rows();
-        }
         self.store
             .update(|store| store.refilter(|kept, base| shows_each(&keep, kept, base)));
         self.changed(Change::default());
@@ -230,6 +231,7 @@ impl LogStream {
 
     /// Forgets everything received.
     pub fn clear(&self) {
+        crate::search::forget_rows();
         self.store.update(LogStore::clear);
         self.skipped.set(0);
         self.changed(Change::default());
