@@ -255,16 +255,11 @@ impl EntryFilter {
     }
 
     /// What [`matches`](Self::matches) says of each of `entries`, with the
-    /// search run over all that pass the other parts at once.
-    pub fn matches_each(&self, entries: &[&LogEntry]) -> Vec<bool> {
-        self.matches_each_of(entries, None)
-    }
-
-    /// [`matches_each`](Self::matches_each) of a store's entries, all of
-    /// them, oldest first, numbered from `serial_base` (see
-    /// `LogStore::serial_base`), which lets a search keep what it built
-    /// for the rows it has seen before.
-    pub fn matches_each_of(&self, entries: &[&LogEntry], serial_base: Option<u64>) -> Vec<bool> {
+    /// search run over all that pass the other parts at once. With
+    /// `serial_base`, they are a store's entries, all of them, oldest
+    /// first, numbered from it (see `LogStore::serial_base`), which lets a
+    /// search keep what it built for the rows it has seen before.
+    pub fn matches_each(&self, entries: &[&LogEntry], serial_base: Option<u64>) -> Vec<bool> {
         let mut shows: Vec<bool> = entries
             .iter()
             .map(|entry| self.filter.matches_fields(entry))
@@ -338,7 +333,7 @@ mod tests {
             })
             .expect("valid");
             let each: Vec<bool> = entries.iter().map(|e| filter.matches(e)).collect();
-            assert_eq!(filter.matches_each(&entries), each, "{text}");
+            assert_eq!(filter.matches_each(&entries, None), each, "{text}");
         }
     }
 

@@ -83,10 +83,13 @@ impl Search {
         serials: Option<&[u64]>,
         text: impl Fn(usize) -> Cow<'t, str>,
     ) -> Vec<bool> {
-        match self {
-            Search::Regex(pattern) => pattern.matches_rows(rows, serials, text),
-            Search::Substring { .. } => (0..rows).map(|i| self.is_match(&text(i))).collect(),
+        #[cfg(target_arch = "wasm32")]
+        if let Search::Regex(pattern) = self {
+            return pattern.matches_rows(rows, serials, text);
         }
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = serials;
+        (0..rows).map(|i| self.is_match(&text(i))).collect()
     }
 
     /// Byte ranges of the matches in `text`, in order, not overlapping.
@@ -169,15 +172,6 @@ mod native {
 
         pub fn is_match(&self, text: &str) -> bool {
             self.0.is_match(text)
-        }
-
-        pub fn matches_rows<'t>(
-            &self,
-            rows: usize,
-            _serials: Option<&[u64]>,
-            text: impl Fn(usize) -> std::borrow::Cow<'t, str>,
-        ) -> Vec<bool> {
-            (0..rows).map(|i| self.0.is_match(&text(i))).collect()
         }
 
         pub fn ranges(&self, text: &str) -> Vec<Range<usize>> {

@@ -58,7 +58,7 @@ fn shows(filter: &EntryFilter, entry: &LogEntry) -> bool {
 /// [`shows`] of each of a store's `entries` (numbered from `serial_base`),
 /// the search run over them all at once.
 fn shows_each(filter: &EntryFilter, entries: &[&LogEntry], serial_base: u64) -> Vec<bool> {
-    let mut shows = filter.matches_each_of(entries, Some(serial_base));
+    let mut shows = filter.matches_each(entries, Some(serial_base));
     for (shows, entry) in shows.iter_mut().zip(entries) {
         *shows |= entry.dropped.is_some();
     }
@@ -375,30 +375,27 @@ mod browser {
                     Ok(info) => run_id = Some(numbering(info)),
                     Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
                 }
-                let attempt = retry.next(connected);
-                stream.status.set(reconnecting(attempt));
-                retry.wait().await;
-                continue;
-            }
-            match fetch_info().await {
-                Ok(info) => {
-                    let numbering = numbering(info);
-                    if run_id.as_ref().is_some_and(|old| *old != numbering) {
-                        // A new server run numbers its entries afresh.
-                        stream.store.update(|s| s.reset_sequence());
-                        stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing", 0)]);
+            } else {
+                match fetch_info().await {
+                    Ok(info) => {
+                        let numbering = numbering(info);
+                        if run_id.as_ref().is_some_and(|old| *old != numbering) {
+                            // A new server run numbers its entries afresh.
+                            stream.store.update(|s| s.reset_sequence());
+                            stream.receive(vec![local_notice("the server restarted; entries it printed while this page was disconnected and not kept in memory may be missing", 0)]);
+                        }
+                        if run_id.is_none() && stream.history.with_untracked(Option::is_none) {
+                            load_initial_history(&stream).await;
+                        }
+                        run_id = Some(numbering);
+                        if let Ok(socket) =
+                            WebSocket::open(&socket_url(&live_path(&stream))).map(LiveSocket::Gloo)
+                        {
+                            connected = run_session(socket, stream).await;
+                        }
                     }
-                    if run_id.is_none() && stream.history.with_untracked(Option::is_none) {
-                        load_initial_history(&stream).await;
-                    }
-                    run_id = Some(numbering);
-                    if let Ok(socket) =
-                        WebSocket::open(&socket_url(&live_path(&stream))).map(LiveSocket::Gloo)
-                    {
-                        connected = run_session(socket, stream).await;
-                    }
+                    Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
                 }
-                Err(error) => leptos::logging::warn!("cannot reach the server: {error}"),
             }
             let attempt = retry.next(connected);
             stream.status.set(reconnecting(attempt));
