@@ -1,6 +1,6 @@
 //! A page's first moments belong to the live stream. What can wait (the
 //! alerts, the histogram, the process table's socket, the cluster's
-//! status) starts once the first rows are shown, or [`AT_THE_LATEST`]
+//! status, the first connection's server info) starts once the first rows are shown, or [`AT_THE_LATEST`]
 //! after hydration when none come, so that the browser's single thread and
 //! the first round trips carry the rows first.
 

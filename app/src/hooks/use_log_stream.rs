@@ -317,6 +317,7 @@ mod browser {
     use crate::api::{fetch_context, fetch_history, fetch_info, fetch_process};
     use crate::hooks::early_socket;
     use crate::hooks::reconnect::{run_while_mounted, socket_url, Retry};
+    use crate::hooks::startup::use_startup;
     use crate::level::Level;
     use crate::log_entry::{entries_in_frame, LogEntry, Stream};
     use crate::log_store::Backlog;
@@ -328,7 +329,13 @@ mod browser {
     /// Starts the connection once the page is live in the browser; unmounting
     /// the component closes the socket and ends the loop.
     pub(super) fn connect(stream: LogStream) {
-        run_while_mounted(move || follow(stream));
+        // The first connection asks for the server's info once the first
+        // rows are shown: the rows come first on the single thread.
+        let (started_tx, started) = futures::channel::oneshot::channel::<()>();
+        use_startup().then(move || {
+            let _ = started_tx.send(());
+        });
+        run_while_mounted(move || follow(stream, started));
     }
 
     /// On the per-process page: its process (and, in a cluster, its node).
@@ -344,7 +351,8 @@ mod browser {
         })
     }
 
-    async fn follow(stream: LogStream) {
+    async fn follow(stream: LogStream, started: futures::channel::oneshot::Receiver<()>) {
+        let mut started = Some(started);
         let mut retry = Retry::default();
         // What numbers the entries: the server's run, or in a cluster the
         // stream, whichever node of it the page reaches.
@@ -367,9 +375,19 @@ mod browser {
             }
             // That first socket is read at once: the server's info only
             // numbers the next connection (a later one from a new run of
-            // the server starts afresh), so it may arrive meanwhile.
+            // the server starts afresh), so it is asked for once the page
+            // has started, while the socket is read.
             if let Some(Ok(socket)) = early {
-                let (info, was_open) = futures::join!(fetch_info(), run_session(socket, stream));
+                let started = started.take();
+                let info = async move {
+                    if let Some(started) = started {
+                        // Dropped unsent (the page going away) ends the
+                        // wait too.
+                        let _ = started.await;
+                    }
+                    fetch_info().await
+                };
+                let (info, was_open) = futures::join!(info, run_session(socket, stream));
                 connected = was_open;
                 match info {
                     Ok(info) => run_id = Some(numbering(info)),
