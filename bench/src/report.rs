@@ -660,6 +660,18 @@ pub fn render(machine: &Machine, runs: &[RunResult], browser: Option<&BrowserRes
             .map_or("–".into(), |n| int(n as f64)),
         yes_no(p99.map(|p| p < 5.0))
     );
+    // The same load through the least a server can do: how much of the
+    // tail is Logdeck's own, whatever the machine's share of it.
+    let limit_p99 = lat(SystemKind::Limit).and_then(|r| r.p99_ms);
+    let lat_ratio = ratio(p99, limit_p99);
+    let _ = writeln!(
+        w,
+        "| p99 at 10k lines/s × 100 clients within 1.1× of the bare limit's (same run) | {} against {}: {} | {} |",
+        ms(p99),
+        ms(limit_p99),
+        times(lat_ratio),
+        yes_no(lat_ratio.map(|r| r <= 1.1))
+    );
     let per_idle = idle(SystemKind::Logdeck).and_then(|r| r.idle_kib_per_client);
     let _ = writeln!(
         w,
@@ -1400,6 +1412,35 @@ mod tests {
             .lines()
             .find(|line| line.starts_with(starts))
             .unwrap_or_else(|| panic!("no row {starts} in\n{report}"))
+    }
+
+    #[test]
+    fn the_latency_target_compares_the_p99_with_the_limits_in_the_same_run() {
+        let row = |ours: f64, limit: f64| {
+            let run = |system, p99| RunResult {
+                scenario: "latency".into(),
+                system: Some(system),
+                clients: 100,
+                p99_ms: Some(p99),
+                ..RunResult::default()
+            };
+            let runs = [
+                run(SystemKind::Logdeck, ours),
+                run(SystemKind::Limit, limit),
+            ];
+            target_row(
+                &render(&Machine::default(), &runs, None),
+                "| p99 at 10k lines/s × 100 clients within 1.1×",
+            )
+            .to_owned()
+        };
+        let met = row(5.6, 5.1);
+        assert!(met.contains("5.6 ms against 5.1 ms: 1.10×"), "{met}");
+        assert!(met.ends_with("| **yes** |"), "{met}");
+        // Under 5 ms, yet 1.2 times the limit's: not met.
+        let missed = row(3.6, 3.0);
+        assert!(missed.contains("1.20×"), "{missed}");
+        assert!(missed.ends_with("| **no** |"), "{missed}");
     }
 
     #[test]
